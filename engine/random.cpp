@@ -1,0 +1,104 @@
+// random.cpp — Philox-4x32-10 and the random tensor constructors built on it.
+#include "engine/random.h"
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "kernels/cpu/strided.h"
+
+namespace ember {
+
+// Salmon et al., "Parallel random numbers: as easy as 1, 2, 3" (SC'11): ten rounds of
+// multiply-xor on a 4x32-bit counter with a Weyl-sequence key schedule.
+void Philox::block(uint64_t key, uint64_t counter_lo, uint64_t counter_hi, uint32_t out[4]) {
+  constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
+  uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
+  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+  for (int r = 0; r < 10; ++r) {
+    uint64_t p0 = static_cast<uint64_t>(M0) * c0, p1 = static_cast<uint64_t>(M1) * c2;
+    uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0, n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
+    c1 = static_cast<uint32_t>(p1);
+    c3 = static_cast<uint32_t>(p0);
+    c0 = n0;
+    c2 = n2;
+    k0 += W0;
+    k1 += W1;
+  }
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
+}
+
+uint64_t Generator::next_u64() {
+  uint32_t r[4];
+  Philox::block(seed_, advance(1), 0, r);
+  return (static_cast<uint64_t>(r[0]) << 32) | r[1];
+}
+
+double Generator::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+
+double Generator::normal() {
+  // Box–Muller; 1 - u keeps the log's argument in (0, 1].
+  double u1 = 1.0 - uniform(), u2 = uniform();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+}
+
+Generator& default_generator() {
+  static Generator g(0);
+  return g;
+}
+void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+
+namespace {
+// Fills a fresh CPU float64 tensor from `draw`, then converts to the requested options.
+template <class F>
+Tensor generate(const Shape& shape, Options o, F draw) {
+  Tensor host = empty(shape, Options(DType::F64));
+  double* p = host.data<double>();
+  for (int64_t i = 0; i < host.numel(); ++i) p[i] = draw();
+  Tensor t = host.to(o.dtype).to(o.device);
+  if (o.requires_grad) {
+    if (t.impl() == host.impl()) t = t.detach();
+    t.requires_grad_(true);
+  }
+  return t;
+}
+Generator& pick(Generator* g) { return g ? *g : default_generator(); }
+}  // namespace
+
+Tensor rand(const Shape& shape, Options o, Generator* gen) {
+  Generator& g = pick(gen);
+  return generate(shape, o, [&] { return g.uniform(); });
+}
+
+Tensor randn(const Shape& shape, Options o, Generator* gen) {
+  Generator& g = pick(gen);
+  return generate(shape, o, [&] { return g.normal(); });
+}
+
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Options o, Generator* gen) {
+  EMBER_CHECK(high > low, "randint: expected low < high, got [", low, ", ", high, ")");
+  Generator& g = pick(gen);
+  uint64_t span = static_cast<uint64_t>(high - low);
+  return generate(shape, o, [&] { return static_cast<double>(low + static_cast<int64_t>(g.next_u64() % span)); });
+}
+
+void uniform_(Tensor& t, double lo, double hi, Generator* gen) {
+  NoGradGuard ng;
+  Tensor r = rand(t.shape(), Options(DType::F64), gen);
+  double* p = r.data<double>();
+  for (int64_t i = 0; i < r.numel(); ++i) p[i] = lo + (hi - lo) * p[i];
+  copy_(t, r.to(t.device()));
+}
+
+void normal_(Tensor& t, double mean, double std, Generator* gen) {
+  NoGradGuard ng;
+  Tensor r = randn(t.shape(), Options(DType::F64), gen);
+  double* p = r.data<double>();
+  for (int64_t i = 0; i < r.numel(); ++i) p[i] = mean + std * p[i];
+  copy_(t, r.to(t.device()));
+}
+
+}  // namespace ember

@@ -1,0 +1,27 @@
+# third_party/deps.cmake — finds the Debian-packaged libraries ember builds on and gathers
+# them in one interface target, ember_deps. No third-party sources live in this repo.
+#   OpenBLAS        libopenblas-dev      CPU GEMM (optional: plain loops without it)
+#   OpenMP          (compiler)           both cores for large CPU ops
+#   nlohmann_json   nlohmann-json3-dev   safetensors headers, JSON results
+#   ZLIB            zlib1g-dev           gzip'd IDX files
+#   doctest         doctest-dev          tests
+add_library(ember_deps INTERFACE)
+
+find_package(OpenBLAS CONFIG QUIET)
+if(OpenBLAS_FOUND AND EXISTS "${OpenBLAS_LIBRARIES}")
+  message(STATUS "ember: GEMM through OpenBLAS ${OpenBLAS_VERSION}")
+  target_include_directories(ember_deps INTERFACE ${OpenBLAS_INCLUDE_DIRS})
+  target_link_libraries(ember_deps INTERFACE ${OpenBLAS_LIBRARIES})
+  target_compile_definitions(ember_deps INTERFACE EMBER_HAVE_BLAS=1)
+else()
+  message(WARNING "ember: OpenBLAS not found (apt-get install libopenblas-dev); using the plain GEMM fallback")
+endif()
+
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+target_link_libraries(ember_deps INTERFACE OpenMP::OpenMP_CXX)
+
+find_package(nlohmann_json 3 REQUIRED)
+target_link_libraries(ember_deps INTERFACE nlohmann_json::nlohmann_json)
+
+find_package(ZLIB REQUIRED)
+target_link_libraries(ember_deps INTERFACE ZLIB::ZLIB)
