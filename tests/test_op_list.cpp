@@ -12,7 +12,7 @@ TEST_CASE("every differentiable op in ops.def has a float64 gradcheck") {
     if (!op.differentiable) continue;
     bool has = covered.count(op.name) > 0;
     if (!has) ++missing;
-    INFO("op '", op.name, "' (family ", op.family, ") has no GRADCHECK_CASE");
+    INFO("op '", std::string(op.name), "' (family ", std::string(op.family), ") has no GRADCHECK_CASE");
     CHECK(has);
   }
   CHECK(missing == 0);

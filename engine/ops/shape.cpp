@@ -54,6 +54,7 @@ Tensor contiguous(const Tensor& x) {
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
   Shape s = infer_shape(shape, x.numel(), "reshape", x.shape());
+  if (s == x.shape()) return x;
   Tensor src = x.is_contiguous() ? x : contiguous(x);  // copies when x is not contiguous
   Tensor out = make_view(src.detach(), s, contiguous_strides(s), src.offset());
   if (any_requires_grad({src}))
