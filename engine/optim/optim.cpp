@@ -1,0 +1,309 @@
+// optim.cpp — SGD, Adam, AdamW, clip_grad_norm_ and the lr schedules (see optim.h).
+//
+// The element-wise update rules mirror torch.optim's single-tensor implementations (PyTorch
+// 1.13) operation for operation: the same products and sums in the same order, with the
+// hyper-parameters rounded to the parameter's type as ATen does, so float64 runs agree to
+// the last few ulps.
+#include "engine/optim/optim.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+
+#include "engine/ops.h"
+
+namespace ember::optim {
+
+// ---------------- the update math ----------------
+namespace cpu {
+
+template <class T>
+void sgd_update(T* p, const T* g, T* buf, int64_t n, double lr, double momentum, double dampening,
+                double weight_decay, bool nesterov, bool first_step) {
+  const T neg_lr = static_cast<T>(-lr), mu = static_cast<T>(momentum), keep = static_cast<T>(1 - dampening),
+          wd = static_cast<T>(weight_decay);
+  for (int64_t i = 0; i < n; ++i) {
+    T d = g[i];
+    if (weight_decay != 0) d = d + wd * p[i];
+    if (momentum != 0) {
+      T b = first_step ? d : buf[i] * mu + keep * d;
+      buf[i] = b;
+      d = nesterov ? d + mu * b : b;
+    }
+    p[i] = p[i] + neg_lr * d;
+  }
+}
+
+template <class T>
+void adam_update(T* p, const T* g, T* exp_avg, T* exp_avg_sq, int64_t n, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, bool decoupled, int64_t step) {
+  const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(step));
+  const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(step));
+  const T neg_step_size = static_cast<T>(-(lr / bias_correction1));
+  const T bc2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
+  const T b1 = static_cast<T>(beta1), b2 = static_cast<T>(beta2);
+  const T one_minus_b1 = static_cast<T>(1 - beta1), one_minus_b2 = static_cast<T>(1 - beta2);
+  const T e = static_cast<T>(eps), wd = static_cast<T>(weight_decay);
+  const T decay = static_cast<T>(1 - lr * weight_decay);
+  for (int64_t i = 0; i < n; ++i) {
+    T pi = p[i];
+    T gi = g[i];
+    if (decoupled) pi = pi * decay;                       // AdamW: p.mul_(1 - lr·wd)
+    else if (weight_decay != 0) gi = gi + wd * pi;        // Adam: L2 in the gradient
+    T m = exp_avg[i] * b1 + one_minus_b1 * gi;
+    T v = exp_avg_sq[i] * b2 + one_minus_b2 * (gi * gi);
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    T denom = std::sqrt(v) / bc2_sqrt + e;
+    p[i] = pi + neg_step_size * (m / denom);
+  }
+}
+
+template void sgd_update<float>(float*, const float*, float*, int64_t, double, double, double, double, bool, bool);
+template void sgd_update<double>(double*, const double*, double*, int64_t, double, double, double, double, bool,
+                                 bool);
+template void adam_update<float>(float*, const float*, float*, float*, int64_t, double, double, double, double,
+                                 double, bool, int64_t);
+template void adam_update<double>(double*, const double*, double*, double*, int64_t, double, double, double, double,
+                                  double, bool, int64_t);
+
+}  // namespace cpu
+
+// ---------------- Optimizer ----------------
+
+Optimizer::Optimizer(std::vector<ParamGroup> groups) {
+  for (auto& g : groups) add_param_group_unchecked(std::move(g));
+}
+
+void Optimizer::add_param_group_unchecked(ParamGroup group) {
+  std::unordered_set<const TensorImpl*> seen;
+  for (const auto& g : groups_)
+    for (const Tensor& p : g.params) seen.insert(p.impl().get());
+  for (size_t i = 0; i < group.params.size(); ++i) {
+    const Tensor& p = group.params[i];
+    EMBER_CHECK(p.defined(), "optimizer: parameter ", i, " of group ", groups_.size(), " is undefined");
+    EMBER_CHECK(p.is_leaf(), "optimizer: parameter ", i, " of group ", groups_.size(),
+                " is not a leaf (made by an op); optimizers update leaves only");
+    EMBER_CHECK(is_floating(p.dtype()), "optimizer: parameter ", i, " of group ", groups_.size(),
+                " must be floating, got ", p.dtype());
+    EMBER_CHECK(seen.insert(p.impl().get()).second, "optimizer: parameter ", i, " of group ", groups_.size(),
+                " appears twice (in this group or an earlier one)");
+  }
+  state_.emplace_back(group.params.size());
+  groups_.push_back(std::move(group));
+}
+
+void Optimizer::add_param_group(ParamGroup group) {
+  validate(group);
+  add_param_group_unchecked(std::move(group));
+}
+
+void Optimizer::validate_all() const {
+  for (const auto& g : groups_) validate(g);
+}
+
+void Optimizer::zero_grad() {
+  for (auto& g : groups_)
+    for (Tensor& p : g.params) p.zero_grad();
+}
+
+void Optimizer::for_each_update(
+    const std::function<void(const ParamGroup&, ParamState&, Tensor&, const Tensor&)>& f) {
+  NoGradGuard ng;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    ParamGroup& group = groups_[gi];
+    for (size_t pi = 0; pi < group.params.size(); ++pi) {
+      Tensor& p = group.params[pi];
+      Tensor g = p.grad();
+      if (!p.requires_grad() || !g.defined()) continue;
+      EMBER_CHECK(p.device().is_cpu(), name(), ": parameter ", pi, " of group ", gi, " is on ", p.device(),
+                  "; the optimizers run on CPU parameters only for now");
+      EMBER_CHECK(p.dtype() == DType::F32 || p.dtype() == DType::F64, name(), ": parameter ", pi, " of group ", gi,
+                  " must be float32 or float64, got ", p.dtype());
+      EMBER_CHECK(p.is_contiguous(), name(), ": parameter ", pi, " of group ", gi, " must be contiguous");
+      EMBER_CHECK(g.shape() == p.shape() && g.dtype() == p.dtype(), name(), ": the grad of parameter ", pi,
+                  " of group ", gi, " is ", g.dtype(), " ", g.shape(), " but the parameter is ", p.dtype(), " ",
+                  p.shape());
+      if (!g.is_contiguous()) g = g.contiguous();
+      ParamState& st = state_[gi][pi];
+      for (const Tensor* s : {&st.momentum_buffer, &st.exp_avg, &st.exp_avg_sq})
+        EMBER_CHECK(!s->defined() || s->dtype() == p.dtype(), name(), ": parameter ", pi, " of group ", gi,
+                    " is now ", p.dtype(), " but its optimizer state is ", s->dtype(),
+                    " (convert the model before building the optimizer)");
+      f(group, st, p, g);
+    }
+  }
+}
+
+// ---------------- SGD ----------------
+
+SGD::SGD(std::vector<ParamGroup> groups) : Optimizer(std::move(groups)) { validate_all(); }
+
+SGD::SGD(TensorList params, double lr, double momentum, double weight_decay, bool nesterov, double dampening)
+    : SGD([&] {
+        ParamGroup g;
+        g.params = std::move(params);
+        g.lr = lr;
+        g.momentum = momentum;
+        g.weight_decay = weight_decay;
+        g.nesterov = nesterov;
+        g.dampening = dampening;
+        return std::vector<ParamGroup>{g};
+      }()) {}
+
+void SGD::validate(const ParamGroup& g) const {
+  EMBER_CHECK(g.lr >= 0, "SGD: invalid learning rate ", g.lr);
+  EMBER_CHECK(g.momentum >= 0, "SGD: invalid momentum ", g.momentum);
+  EMBER_CHECK(g.weight_decay >= 0, "SGD: invalid weight_decay ", g.weight_decay);
+  EMBER_CHECK(!g.nesterov || (g.momentum > 0 && g.dampening == 0),
+              "SGD: nesterov momentum requires a momentum > 0 and zero dampening, got momentum ", g.momentum,
+              " dampening ", g.dampening);
+}
+
+void SGD::step() {
+  for_each_update([](const ParamGroup& group, ParamState& st, Tensor& p, const Tensor& g) {
+    bool first = false;
+    if (group.momentum != 0 && !st.momentum_buffer.defined()) {
+      st.momentum_buffer = empty_like(p);
+      first = true;
+    }
+    ++st.step;
+    EMBER_DISPATCH_FLOAT(p.dtype(), "SGD", [&] {
+      scalar_t* buf = group.momentum != 0 ? st.momentum_buffer.data<scalar_t>() : nullptr;
+      cpu::sgd_update<scalar_t>(p.data<scalar_t>(), g.data<scalar_t>(), buf, p.numel(), group.lr, group.momentum,
+                                group.dampening, group.weight_decay, group.nesterov, first);
+    });
+  });
+}
+
+// ---------------- Adam, AdamW ----------------
+
+namespace {
+std::vector<ParamGroup> adam_group(TensorList params, double lr, double beta1, double beta2, double eps,
+                                   double weight_decay) {
+  ParamGroup g;
+  g.params = std::move(params);
+  g.lr = lr;
+  g.beta1 = beta1;
+  g.beta2 = beta2;
+  g.eps = eps;
+  g.weight_decay = weight_decay;
+  return {g};
+}
+}  // namespace
+
+Adam::Adam(std::vector<ParamGroup> groups) : Optimizer(std::move(groups)) { validate_all(); }
+
+Adam::Adam(TensorList params, double lr, double beta1, double beta2, double eps, double weight_decay)
+    : Adam(adam_group(std::move(params), lr, beta1, beta2, eps, weight_decay)) {}
+
+void Adam::validate(const ParamGroup& g) const {
+  EMBER_CHECK(g.lr >= 0, name(), ": invalid learning rate ", g.lr);
+  EMBER_CHECK(g.eps >= 0, name(), ": invalid eps ", g.eps);
+  EMBER_CHECK(g.beta1 >= 0 && g.beta1 < 1 && g.beta2 >= 0 && g.beta2 < 1, name(),
+              ": betas must be in [0, 1), got (", g.beta1, ", ", g.beta2, ")");
+  EMBER_CHECK(g.weight_decay >= 0, name(), ": invalid weight_decay ", g.weight_decay);
+}
+
+void Adam::step() {
+  const bool decoupled = decoupled_weight_decay_;
+  for_each_update([decoupled](const ParamGroup& group, ParamState& st, Tensor& p, const Tensor& g) {
+    if (!st.exp_avg.defined()) {
+      st.exp_avg = zeros_like(p);
+      st.exp_avg_sq = zeros_like(p);
+    }
+    ++st.step;
+    EMBER_DISPATCH_FLOAT(p.dtype(), "Adam", [&] {
+      cpu::adam_update<scalar_t>(p.data<scalar_t>(), g.data<scalar_t>(), st.exp_avg.data<scalar_t>(),
+                                 st.exp_avg_sq.data<scalar_t>(), p.numel(), group.lr, group.beta1, group.beta2,
+                                 group.eps, group.weight_decay, decoupled, st.step);
+    });
+  });
+}
+
+AdamW::AdamW(std::vector<ParamGroup> groups) : Adam(std::move(groups)) { decoupled_weight_decay_ = true; }
+
+AdamW::AdamW(TensorList params, double lr, double beta1, double beta2, double eps, double weight_decay)
+    : AdamW(adam_group(std::move(params), lr, beta1, beta2, eps, weight_decay)) {}
+
+// ---------------- clipping ----------------
+
+double clip_grad_norm_(const TensorList& params, double max_norm) {
+  NoGradGuard ng;
+  TensorList grads;
+  for (const Tensor& p : params)
+    if (p.defined() && p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return 0.0;
+  double total_sq = 0;
+  for (const Tensor& g : grads) total_sq += sum(mul(g, g)).item();
+  const double total = std::sqrt(total_sq);
+  const double coef = max_norm / (total + 1e-6);
+  if (coef < 1) {
+    for (Tensor& g : grads) {
+      Tensor scaled = mul_scalar(g, coef);
+      copy_(g, scaled);  // g aliases the parameter's .grad
+    }
+  }
+  return total;
+}
+
+// ---------------- schedules ----------------
+
+LrScheduler::LrScheduler(Optimizer& optimizer, Rule rule) : optimizer_(optimizer), rule_(std::move(rule)) {
+  for (auto& g : optimizer_.param_groups())
+    if (g.initial_lr < 0) g.initial_lr = g.lr;
+  apply();
+}
+
+void LrScheduler::step() {
+  ++step_;
+  apply();
+}
+
+void LrScheduler::apply() {
+  for (auto& g : optimizer_.param_groups()) g.lr = rule_(g.initial_lr, step_);
+}
+
+std::vector<double> LrScheduler::last_lr() const {
+  std::vector<double> out;
+  for (const auto& g : optimizer_.param_groups()) out.push_back(g.lr);
+  return out;
+}
+
+namespace {
+constexpr double kPi = 3.14159265358979323846;
+
+LrScheduler::Rule step_rule(int64_t step_size, double gamma) {
+  EMBER_CHECK(step_size > 0, "StepLR: step_size must be positive, got ", step_size);
+  return [=](double base, int64_t step) { return base * std::pow(gamma, static_cast<double>(step / step_size)); };
+}
+
+LrScheduler::Rule cosine_rule(int64_t t_max, double eta_min) {
+  EMBER_CHECK(t_max > 0, "CosineAnnealingLR: T_max must be positive, got ", t_max);
+  return [=](double base, int64_t step) {
+    return eta_min + (base - eta_min) * (1 + std::cos(kPi * static_cast<double>(step) / static_cast<double>(t_max))) / 2;
+  };
+}
+
+LrScheduler::Rule warmup_decay_rule(int64_t warmup, int64_t total) {
+  EMBER_CHECK(warmup >= 0 && total > 0 && warmup <= total,
+              "LinearWarmupDecay: expected 0 <= warmup_steps <= total_steps and total_steps > 0, got warmup ", warmup,
+              " total ", total);
+  return [=](double base, int64_t step) {
+    if (step < warmup) return base * (static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup)));
+    double left = static_cast<double>(total - step) / static_cast<double>(std::max<int64_t>(1, total - warmup));
+    return base * std::max(0.0, left);
+  };
+}
+}  // namespace
+
+StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
+    : LrScheduler(optimizer, step_rule(step_size, gamma)) {}
+
+CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t t_max, double eta_min)
+    : LrScheduler(optimizer, cosine_rule(t_max, eta_min)) {}
+
+LinearWarmupDecay::LinearWarmupDecay(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps)
+    : LrScheduler(optimizer, warmup_decay_rule(warmup_steps, total_steps)) {}
+
+}  // namespace ember::optim
