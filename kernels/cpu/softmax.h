@@ -1,0 +1,150 @@
+// kernels/cpu/softmax.h — softmax, log_softmax, the fused cross-entropy loss and the dropout mask,
+// forward and backward, on raw pointers (float and double).
+//
+// Softmax along one dim of a contiguous tensor reads it as (outer, n, inner): a row is n values
+// `inner` apart, so a softmax over a middle dim needs no permute-copy. Every row subtracts its
+// max before exp (no overflow for large logits) and accumulates in double, as reduce.h does.
+// The dropout mask is drawn from a counter-based generator handed in as `block(counter, out[4])`,
+// so element i depends only on (seed, counter) and a CUDA kernel can draw the identical mask.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace ember::cpu {
+
+constexpr int64_t kSoftmaxGrain = 1 << 15;  // below this many elements one core is faster
+
+// One row: n values `stride` apart, in → out (log: log-softmax).
+template <class T>
+void softmax_row(T* out, const T* in, int64_t n, int64_t stride, bool log) {
+  if (n == 0) return;
+  T m = in[0];
+  for (int64_t j = 1; j < n; ++j) m = std::max(m, in[j * stride]);
+  const double mx = static_cast<double>(m);
+  double s = 0;
+  for (int64_t j = 0; j < n; ++j) s += std::exp(static_cast<double>(in[j * stride]) - mx);
+  if (log) {
+    const double shift = mx + std::log(s);  // log Σ exp(x)
+    for (int64_t j = 0; j < n; ++j) out[j * stride] = static_cast<T>(static_cast<double>(in[j * stride]) - shift);
+  } else {
+    const double inv = 1.0 / s;
+    for (int64_t j = 0; j < n; ++j)
+      out[j * stride] = static_cast<T>(std::exp(static_cast<double>(in[j * stride]) - mx) * inv);
+  }
+}
+
+// out, in: (outer, n, inner), softmax over n. A row of all −inf gives NaN, as in PyTorch.
+template <class T>
+void softmax_forward(T* out, const T* in, int64_t outer, int64_t n, int64_t inner, bool log) {
+  const int64_t rows = outer * inner;
+#pragma omp parallel for if (rows * n > kSoftmaxGrain) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t base = (r / inner) * n * inner + r % inner;
+    softmax_row(out + base, in + base, n, inner, log);
+  }
+}
+
+// gx, g, y: (outer, n, inner), y = softmax(x). gx = y ⊙ (g − Σ_n g ⊙ y).
+template <class T>
+void softmax_backward(T* gx, const T* g, const T* y, int64_t outer, int64_t n, int64_t inner) {
+  const int64_t rows = outer * inner;
+#pragma omp parallel for if (rows * n > kSoftmaxGrain) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t base = (r / inner) * n * inner + r % inner;
+    double dot = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t k = base + j * inner;
+      dot += static_cast<double>(g[k]) * static_cast<double>(y[k]);
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t k = base + j * inner;
+      gx[k] = static_cast<T>(static_cast<double>(y[k]) * (static_cast<double>(g[k]) - dot));
+    }
+  }
+}
+
+// gx, g, y: (outer, n, inner), y = log_softmax(x). gx = g − exp(y) ⊙ Σ_n g.
+template <class T>
+void log_softmax_backward(T* gx, const T* g, const T* y, int64_t outer, int64_t n, int64_t inner) {
+  const int64_t rows = outer * inner;
+#pragma omp parallel for if (rows * n > kSoftmaxGrain) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t base = (r / inner) * n * inner + r % inner;
+    double s = 0;
+    for (int64_t j = 0; j < n; ++j) s += static_cast<double>(g[base + j * inner]);
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t k = base + j * inner;
+      gx[k] = static_cast<T>(static_cast<double>(g[k]) - std::exp(static_cast<double>(y[k])) * s);
+    }
+  }
+}
+
+// logits (N, C), targets (N) already checked to lie in [0, C) or equal ignore_index.
+// Writes lse (N) = log Σ_c exp(logits[r, c]) for kept rows (0 for ignored ones) and
+// loss (1) = mean over kept rows of lse[r] − logits[r, targets[r]]; NaN when no row is kept
+// (0/0, as PyTorch). Returns the number of kept rows.
+template <class T, class I>
+int64_t cross_entropy_forward(T* loss, T* lse, const T* logits, const I* targets, int64_t N, int64_t C,
+                              int64_t ignore_index) {
+  double total = 0;
+  int64_t count = 0;
+#pragma omp parallel for if (N * C > kSoftmaxGrain) schedule(static) reduction(+ : total, count)
+  for (int64_t r = 0; r < N; ++r) {
+    const int64_t t = static_cast<int64_t>(targets[r]);
+    if (t == ignore_index) {
+      lse[r] = T(0);
+      continue;
+    }
+    const T* x = logits + r * C;
+    const double m = static_cast<double>(*std::max_element(x, x + C));
+    double s = 0;
+    for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(x[c]) - m);
+    const double l = m + std::log(s);
+    lse[r] = static_cast<T>(l);
+    total += l - static_cast<double>(x[t]);
+    ++count;
+  }
+  *loss = static_cast<T>(count > 0 ? total / static_cast<double>(count) : std::numeric_limits<double>::quiet_NaN());
+  return count;
+}
+
+// gx (N, C) = (softmax(logits) − onehot(targets)) · scale for kept rows, 0 for ignored rows.
+// scale = dL/dloss / count. softmax is recomputed from the saved lse: exp(x − lse).
+template <class T, class I>
+void cross_entropy_backward(T* gx, const T* logits, const T* lse, const I* targets, int64_t N, int64_t C,
+                            int64_t ignore_index, double scale) {
+#pragma omp parallel for if (N * C > kSoftmaxGrain) schedule(static)
+  for (int64_t r = 0; r < N; ++r) {
+    const int64_t t = static_cast<int64_t>(targets[r]);
+    T* o = gx + r * C;
+    if (t == ignore_index) {
+      std::fill(o, o + C, T(0));
+      continue;
+    }
+    const T* x = logits + r * C;
+    const double l = static_cast<double>(lse[r]);
+    for (int64_t c = 0; c < C; ++c)
+      o[c] = static_cast<T>((std::exp(static_cast<double>(x[c]) - l) - (c == t ? 1.0 : 0.0)) * scale);
+  }
+}
+
+// mask (n): element i is dropped (0) when u_i < p, kept (1/(1−p)) otherwise, with
+// u_i = word i%4 of block(i/4) · 2⁻³² ∈ [0, 1). `block(c, w)` fills w[4] for counter c; the
+// engine binds it to Philox(seed, first reserved counter + c). p = 1 drops everything.
+template <class T, class Block>
+void dropout_mask(T* mask, int64_t n, double p, Block block) {
+  const T keep = p < 1 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
+  const int64_t nblocks = (n + 3) / 4;
+#pragma omp parallel for if (n > kSoftmaxGrain) schedule(static)
+  for (int64_t b = 0; b < nblocks; ++b) {
+    uint32_t w[4];
+    block(static_cast<uint64_t>(b), w);
+    const int64_t end = std::min<int64_t>(4, n - 4 * b);
+    for (int64_t k = 0; k < end; ++k) mask[4 * b + k] = static_cast<double>(w[k]) * 0x1.0p-32 < p ? T(0) : keep;
+  }
+}
+
+}  // namespace ember::cpu
