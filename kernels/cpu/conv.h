@@ -1,0 +1,320 @@
+// kernels/cpu/conv.h — 2-D convolution, max pooling, adaptive average pooling and bilinear
+// resize on raw NCHW pointers, forward and backward, for float and double.
+//
+// Convolution is im2col + one GEMM per image: the image (Cin, H, W) is unrolled into a matrix
+// (Cin·kh·kw, OH·OW) whose columns are the receptive fields, so y = W·col is a single product
+// that cpu::gemm (OpenBLAS when present) does at full speed. Backward reuses the same two
+// matrices: gcol = Wᵀ·g folded back with col2im gives the input gradient, g·colᵀ summed over
+// images the weight gradient.
+//
+// Threading: with BLAS the GEMMs thread themselves, so images run one after another; with the
+// plain GEMM fallback the images are split over OpenMP threads instead (never both: nested
+// teams would oversubscribe the cores). Pooling and resize split (image, channel) planes.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "kernels/cpu/gemm.h"
+
+namespace ember::cpu {
+
+// Geometry of a sliding window over C planes of (H, W): a convolution's input channels, or
+// the N·C planes of a pooling.
+struct Window2d {
+  int64_t C = 1, H = 1, W = 1;        // input planes and their size
+  int64_t kh = 1, kw = 1;             // window
+  int64_t sh = 1, sw = 1;             // stride
+  int64_t ph = 0, pw = 0;             // zero (conv) or −inf (max pool) padding
+  int64_t dh = 1, dw = 1;             // dilation
+  int64_t OH = 1, OW = 1;             // output plane
+  int64_t col_rows() const { return C * kh * kw; }
+  int64_t col_cols() const { return OH * OW; }
+  bool is_pointwise() const {  // a 1×1, stride-1, unpadded conv: col is the image itself
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+  }
+};
+
+// ---------------- convolution ----------------
+
+// im (C, H, W) → col (C·kh·kw, OH·OW). Taps that land in the padding read 0.
+template <class T>
+void im2col(T* col, const T* im, const Window2d& s) {
+  for (int64_t c = 0; c < s.C; ++c)
+    for (int64_t ki = 0; ki < s.kh; ++ki)
+      for (int64_t kj = 0; kj < s.kw; ++kj) {
+        T* row = col + ((c * s.kh + ki) * s.kw + kj) * s.OH * s.OW;
+        for (int64_t oh = 0; oh < s.OH; ++oh) {
+          T* out = row + oh * s.OW;
+          const int64_t ih = oh * s.sh - s.ph + ki * s.dh;
+          if (ih < 0 || ih >= s.H) {
+            std::fill(out, out + s.OW, T(0));
+            continue;
+          }
+          const T* in = im + (c * s.H + ih) * s.W;
+          for (int64_t ow = 0; ow < s.OW; ++ow) {
+            const int64_t iw = ow * s.sw - s.pw + kj * s.dw;
+            out[ow] = iw >= 0 && iw < s.W ? in[iw] : T(0);
+          }
+        }
+      }
+}
+
+// The adjoint of im2col: im (C, H, W) += every tap of col (C·kh·kw, OH·OW) at its source.
+template <class T>
+void col2im(T* im, const T* col, const Window2d& s) {
+  for (int64_t c = 0; c < s.C; ++c)
+    for (int64_t ki = 0; ki < s.kh; ++ki)
+      for (int64_t kj = 0; kj < s.kw; ++kj) {
+        const T* row = col + ((c * s.kh + ki) * s.kw + kj) * s.OH * s.OW;
+        for (int64_t oh = 0; oh < s.OH; ++oh) {
+          const int64_t ih = oh * s.sh - s.ph + ki * s.dh;
+          if (ih < 0 || ih >= s.H) continue;
+          const T* in = row + oh * s.OW;
+          T* out = im + (c * s.H + ih) * s.W;
+          for (int64_t ow = 0; ow < s.OW; ++ow) {
+            const int64_t iw = ow * s.sw - s.pw + kj * s.dw;
+            if (iw >= 0 && iw < s.W) out[iw] += in[ow];
+          }
+        }
+      }
+}
+
+inline bool conv_threads_over_images(int64_t N) { return !gemm_uses_blas() && N > 1; }
+
+// x (N, Cin, H, W), w (Cout, Cin·kh·kw), b (Cout) or null → y (N, Cout, OH, OW). s.C = Cin.
+template <class T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t Cout, const Window2d& s) {
+  const int64_t K = s.col_rows(), P = s.col_cols(), image = s.C * s.H * s.W;
+#pragma omp parallel if (conv_threads_over_images(N))
+  {
+    std::vector<T> col(s.is_pointwise() ? 0 : K * P);
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      const T* cn = x + n * image;  // (K, P)
+      if (!s.is_pointwise()) {
+        im2col(col.data(), cn, s);
+        cn = col.data();
+      }
+      T* yn = y + n * Cout * P;  // (Cout, P), starts as the bias
+      for (int64_t co = 0; co < Cout; ++co) std::fill(yn + co * P, yn + (co + 1) * P, b ? b[co] : T(0));
+      gemm<T>(false, false, Cout, P, K, T(1), w, K, cn, P, T(1), yn, P);
+    }
+  }
+}
+
+// g (N, Cout, OH, OW) → gx (N, Cin, H, W), gw (Cout, Cin·kh·kw), gb (Cout), all overwritten;
+// any may be null (not wanted).
+template <class T>
+void conv2d_backward(T* gx, T* gw, T* gb, const T* g, const T* x, const T* w, int64_t N, int64_t Cout,
+                     const Window2d& s) {
+  const int64_t K = s.col_rows(), P = s.col_cols(), image = s.C * s.H * s.W;
+  if (gb) {
+#pragma omp parallel for if (N * Cout * P > (1 << 15)) schedule(static)
+    for (int64_t co = 0; co < Cout; ++co) {
+      double acc = 0;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t p = 0; p < P; ++p) acc += static_cast<double>(g[(n * Cout + co) * P + p]);
+      gb[co] = static_cast<T>(acc);
+    }
+  }
+  if (!gx && !gw) return;
+  if (gw) std::fill(gw, gw + Cout * K, T(0));
+  const bool over_images = conv_threads_over_images(N);
+#pragma omp parallel if (over_images)
+  {
+    std::vector<T> col(K * P);                                   // col of x_n, then gcol
+    std::vector<T> gw_private(gw && over_images ? Cout * K : 0);  // this thread's share of gw
+    T* gw_acc = over_images ? gw_private.data() : gw;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      const T* gn = g + n * Cout * P;  // (Cout, P)
+      if (gw) {
+        const T* cn = x + n * image;
+        if (!s.is_pointwise()) {
+          im2col(col.data(), cn, s);
+          cn = col.data();
+        }
+        gemm<T>(false, true, Cout, K, P, T(1), gn, P, cn, P, T(1), gw_acc, K);  // += g_n·colᵀ
+      }
+      if (gx) {
+        T* gxn = gx + n * image;
+        if (s.is_pointwise()) {
+          gemm<T>(true, false, K, P, Cout, T(1), w, K, gn, P, T(0), gxn, P);
+        } else {
+          gemm<T>(true, false, K, P, Cout, T(1), w, K, gn, P, T(0), col.data(), P);  // Wᵀ·g_n
+          std::fill(gxn, gxn + image, T(0));
+          col2im(gxn, col.data(), s);
+        }
+      }
+    }
+    if (gw && over_images) {
+#pragma omp critical
+      for (int64_t i = 0; i < Cout * K; ++i) gw[i] += gw_private[i];
+    }
+  }
+}
+
+// ---------------- max pooling ----------------
+
+// x (planes, H, W) → y (planes, OH, OW) and idx (planes, OH, OW), the argmax's offset ih·W + iw
+// in its plane. Padding counts as −inf; ties keep the first maximum; NaN wins (as PyTorch).
+template <class T>
+void max_pool2d_forward(T* y, int64_t* idx, const T* x, const Window2d& s) {
+  const int64_t HW = s.H * s.W, P = s.OH * s.OW;
+#pragma omp parallel for if (s.C * P * s.kh * s.kw > (1 << 15)) schedule(static)
+  for (int64_t c = 0; c < s.C; ++c) {
+    const T* in = x + c * HW;
+    for (int64_t oh = 0; oh < s.OH; ++oh)
+      for (int64_t ow = 0; ow < s.OW; ++ow) {
+        int64_t h0 = oh * s.sh - s.ph, w0 = ow * s.sw - s.pw;
+        const int64_t h1 = std::min(h0 + (s.kh - 1) * s.dh + 1, s.H), w1 = std::min(w0 + (s.kw - 1) * s.dw + 1, s.W);
+        while (h0 < 0) h0 += s.dh;
+        while (w0 < 0) w0 += s.dw;
+        int64_t best = h0 * s.W + w0;
+        T best_val = -std::numeric_limits<T>::infinity();
+        for (int64_t ih = h0; ih < h1; ih += s.dh)
+          for (int64_t iw = w0; iw < w1; iw += s.dw) {
+            const T v = in[ih * s.W + iw];
+            if (v > best_val || std::isnan(static_cast<double>(v))) {
+              best_val = v;
+              best = ih * s.W + iw;
+            }
+          }
+        y[c * P + oh * s.OW + ow] = best_val;
+        idx[c * P + oh * s.OW + ow] = best;
+      }
+  }
+}
+
+// gx (planes, H·W) = 0 except the gradient g (planes, P) routed to each window's argmax.
+template <class T>
+void max_pool2d_backward(T* gx, const T* g, const int64_t* idx, int64_t planes, int64_t HW, int64_t P) {
+#pragma omp parallel for if (planes * HW > (1 << 15)) schedule(static)
+  for (int64_t c = 0; c < planes; ++c) {
+    T* out = gx + c * HW;
+    std::fill(out, out + HW, T(0));
+    for (int64_t p = 0; p < P; ++p) out[idx[c * P + p]] += g[c * P + p];
+  }
+}
+
+// ---------------- adaptive average pooling ----------------
+
+// PyTorch's bins: output i of `out` covers [⌊i·in/out⌋, ⌈(i+1)·in/out⌉) — bins may overlap
+// when in is not a multiple of out.
+inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
+inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
+
+// x (planes, H, W) → y (planes, OH, OW), the mean of each bin.
+template <class T>
+void adaptive_avg_pool2d_forward(T* y, const T* x, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+#pragma omp parallel for if (planes * H * W > (1 << 15)) schedule(static)
+  for (int64_t c = 0; c < planes; ++c) {
+    const T* in = x + c * H * W;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const int64_t h0 = adaptive_start(oh, H, OH), h1 = adaptive_end(oh, H, OH);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t w0 = adaptive_start(ow, W, OW), w1 = adaptive_end(ow, W, OW);
+        T acc = T(0);
+        for (int64_t ih = h0; ih < h1; ++ih)
+          for (int64_t iw = w0; iw < w1; ++iw) acc += in[ih * W + iw];
+        y[(c * OH + oh) * OW + ow] = acc / static_cast<T>((h1 - h0) * (w1 - w0));
+      }
+    }
+  }
+}
+
+// gx (planes, H, W): each output's gradient spread evenly over its bin (overwritten).
+template <class T>
+void adaptive_avg_pool2d_backward(T* gx, const T* g, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+#pragma omp parallel for if (planes * H * W > (1 << 15)) schedule(static)
+  for (int64_t c = 0; c < planes; ++c) {
+    T* out = gx + c * H * W;
+    std::fill(out, out + H * W, T(0));
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const int64_t h0 = adaptive_start(oh, H, OH), h1 = adaptive_end(oh, H, OH);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t w0 = adaptive_start(ow, W, OW), w1 = adaptive_end(ow, W, OW);
+        const T share = g[(c * OH + oh) * OW + ow] / static_cast<T>((h1 - h0) * (w1 - w0));
+        for (int64_t ih = h0; ih < h1; ++ih)
+          for (int64_t iw = w0; iw < w1; ++iw) out[ih * W + iw] += share;
+      }
+    }
+  }
+}
+
+// ---------------- bilinear resize (align_corners=False) ----------------
+
+// Output i along one axis reads inputs i0 and i1 with weights l0 + l1 = 1. As PyTorch's
+// upsample_bilinear2d: src = (i + 0.5)·in/out − 0.5, clamped below at 0; i0 = ⌊src⌋,
+// i1 = i0 + 1 unless i0 is the last input; l1 = src − i0 clamped to [0, 1].
+template <class T>
+struct LinearTap {
+  int64_t i0, i1;
+  T l0, l1;
+};
+
+template <class T>
+std::vector<LinearTap<T>> linear_taps(int64_t in, int64_t out) {
+  std::vector<LinearTap<T>> taps(static_cast<size_t>(out));
+  const T scale = static_cast<T>(in) / static_cast<T>(out);
+  for (int64_t i = 0; i < out; ++i) {
+    LinearTap<T>& t = taps[static_cast<size_t>(i)];
+    if (in == out) {
+      t = {i, i, T(1), T(0)};
+      continue;
+    }
+    const T src = std::max(scale * (static_cast<T>(i) + T(0.5)) - T(0.5), T(0));
+    t.i0 = std::min(static_cast<int64_t>(src), in - 1);
+    t.i1 = t.i0 < in - 1 ? t.i0 + 1 : t.i0;
+    t.l1 = std::min(std::max(src - static_cast<T>(t.i0), T(0)), T(1));
+    t.l0 = T(1) - t.l1;
+  }
+  return taps;
+}
+
+// x (planes, H, W) → y (planes, OH, OW).
+template <class T>
+void bilinear_forward(T* y, const T* x, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  const auto th = linear_taps<T>(H, OH), tw = linear_taps<T>(W, OW);
+#pragma omp parallel for if (planes * OH * OW > (1 << 15)) schedule(static)
+  for (int64_t c = 0; c < planes; ++c) {
+    const T* in = x + c * H * W;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const LinearTap<T>& a = th[static_cast<size_t>(oh)];
+      const T* r0 = in + a.i0 * W;
+      const T* r1 = in + a.i1 * W;
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const LinearTap<T>& b = tw[static_cast<size_t>(ow)];
+        y[(c * OH + oh) * OW + ow] = a.l0 * (b.l0 * r0[b.i0] + b.l1 * r0[b.i1]) + a.l1 * (b.l0 * r1[b.i0] + b.l1 * r1[b.i1]);
+      }
+    }
+  }
+}
+
+// gx (planes, H, W): g (planes, OH, OW) scattered with the forward's weights (overwritten).
+template <class T>
+void bilinear_backward(T* gx, const T* g, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  const auto th = linear_taps<T>(H, OH), tw = linear_taps<T>(W, OW);
+#pragma omp parallel for if (planes * OH * OW > (1 << 15)) schedule(static)
+  for (int64_t c = 0; c < planes; ++c) {
+    T* out = gx + c * H * W;
+    std::fill(out, out + H * W, T(0));
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const LinearTap<T>& a = th[static_cast<size_t>(oh)];
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const LinearTap<T>& b = tw[static_cast<size_t>(ow)];
+        const T gv = g[(c * OH + oh) * OW + ow];
+        out[a.i0 * W + b.i0] += a.l0 * b.l0 * gv;
+        out[a.i0 * W + b.i1] += a.l0 * b.l1 * gv;
+        out[a.i1 * W + b.i0] += a.l1 * b.l0 * gv;
+        out[a.i1 * W + b.i1] += a.l1 * b.l1 * gv;
+      }
+    }
+  }
+}
+
+}  // namespace ember::cpu
