@@ -1,0 +1,111 @@
+// models/lstm_lm.cpp — see lstm_lm.h.
+#include "models/lstm_lm.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "engine/io/files.h"
+#include "engine/io/safetensors.h"
+
+namespace ember::models {
+
+nlohmann::json LstmLMConfig::to_json() const {
+  return {{"vocab_size", vocab_size}, {"emsize", emsize}, {"nhid", nhid}, {"layers", layers},
+          {"dropout", dropout},       {"tied", tied},     {"model", "lstm_lm"}};
+}
+
+LstmLMConfig LstmLMConfig::from_json(const nlohmann::json& j) {
+  LstmLMConfig c;
+  for (const char* key : {"vocab_size", "emsize", "nhid", "layers", "dropout", "tied"})
+    EMBER_CHECK(j.contains(key), "LstmLM config: missing key '", key, "' in ", j.dump());
+  c.vocab_size = j.at("vocab_size").get<int64_t>();
+  c.emsize = j.at("emsize").get<int64_t>();
+  c.nhid = j.at("nhid").get<int64_t>();
+  c.layers = j.at("layers").get<int64_t>();
+  c.dropout = j.at("dropout").get<double>();
+  c.tied = j.at("tied").get<bool>();
+  return c;
+}
+
+LstmLM::LstmLM(const LstmLMConfig& cfg, Generator* gen) : cfg_(cfg) {
+  EMBER_CHECK(cfg.vocab_size > 0 && cfg.emsize > 0 && cfg.nhid > 0 && cfg.layers > 0,
+              "LstmLM: sizes must be positive, got ", cfg.to_json().dump());
+  EMBER_CHECK(!cfg.tied || cfg.emsize == cfg.nhid, "LstmLM: tied weights need emsize == nhid, got emsize ",
+              cfg.emsize, " and nhid ", cfg.nhid);
+  drop_ = std::make_shared<nn::Dropout>(cfg.dropout, gen);
+  encoder_ = register_module("encoder", std::make_shared<nn::Embedding>(cfg.vocab_size, cfg.emsize, -1, gen));
+  rnn_ = register_module("rnn", std::make_shared<nn::LSTM>(cfg.emsize, cfg.nhid, cfg.layers, cfg.dropout, gen));
+  // word_language_model's init_weights: encoder and decoder U(-0.1, 0.1), decoder bias 0.
+  {
+    NoGradGuard ng;
+    Tensor ew = encoder_->weight();
+    uniform_(ew, -0.1, 0.1, gen);
+  }
+  decoder_ = register_module("decoder", std::make_shared<nn::Module>());
+  if (cfg.tied) {
+    decoder_weight_ = decoder_->register_parameter("weight", encoder_->weight());
+  } else {
+    Tensor w = empty({cfg.vocab_size, cfg.nhid});
+    uniform_(w, -0.1, 0.1, gen);
+    decoder_weight_ = decoder_->register_parameter("weight", w);
+  }
+  decoder_bias_ = decoder_->register_parameter("bias", zeros({cfg.vocab_size}));
+}
+
+std::pair<Tensor, nn::LstmState> LstmLM::features(const Tensor& ids, const nn::LstmState& state) {
+  EMBER_CHECK(ids.dim() == 2, "LstmLM: ids must be (T, B), got ", ids.shape());
+  Tensor emb = drop_->forward(encoder_->forward(ids));  // (T, B, E)
+  return rnn_->forward(emb, state);                      // (T, B, H)
+}
+
+std::pair<Tensor, nn::LstmState> LstmLM::forward(const Tensor& ids, const nn::LstmState& state) {
+  auto [h, next] = features(ids, state);
+  Tensor logits = linear(drop_->forward(h), decoder_weight_, decoder_bias_);  // (T, B, V)
+  return {logits, next};
+}
+
+nlohmann::json wikitext_tokenisation() {
+  return {{"scheme", "word_language_model"},
+          {"split", "whitespace (Python str.split)"},
+          {"end_of_line", datasets::Vocab::kEos},
+          {"unknown", datasets::Vocab::kUnk},
+          {"lowercase", false},
+          {"vocab_file", "vocab.txt"},
+          {"note", "WikiText-2 is pre-tokenised (e.g. '@-@', ' , '); tokenise new text the same way"}};
+}
+
+void save_lstm_lm(const std::string& dir, const LstmLM& model, const datasets::Vocab& vocab,
+                  const nlohmann::json& extra) {
+  std::filesystem::create_directories(dir);
+  nlohmann::json config = extra;
+  config["model"] = model.config().to_json();
+  config["tokenisation"] = wikitext_tokenisation();
+  safetensors::save(dir + "/model.safetensors", model.state_dict(), {{"config", model.config().to_json().dump()}});
+  vocab.save(dir + "/vocab.txt");
+  io::write_file_atomic(dir + "/config.json", config.dump(2) + "\n");
+}
+
+LoadedLstmLM load_lstm_lm(const std::string& dir) {
+  std::string cfg_path = dir + "/config.json";
+  std::ifstream f(cfg_path);
+  EMBER_CHECK(f.good(), "load_lstm_lm: cannot open '", cfg_path, "' (is '", dir, "' a checkpoint folder?)");
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(f);
+  } catch (const nlohmann::json::exception& e) {
+    EMBER_FAIL("load_lstm_lm: '", cfg_path, "' is not valid JSON: ", e.what());
+  }
+  EMBER_CHECK(config.contains("model"), "load_lstm_lm: '", cfg_path, "' has no \"model\" entry");
+  LoadedLstmLM out;
+  out.config = config;
+  out.vocab = datasets::Vocab::load(dir + "/vocab.txt");
+  LstmLMConfig mc = LstmLMConfig::from_json(config["model"]);
+  EMBER_CHECK(mc.vocab_size == out.vocab.size(), "load_lstm_lm: config says vocab_size ", mc.vocab_size,
+              " but vocab.txt has ", out.vocab.size(), " words");
+  out.model = std::make_shared<LstmLM>(mc);
+  safetensors::File weights = safetensors::load(dir + "/model.safetensors");
+  out.model->load_state_dict(weights.tensors, /*strict=*/true);
+  return out;
+}
+
+}  // namespace ember::models
