@@ -57,10 +57,43 @@ Tensor expand_back(const Tensor& g, const ReducePlan& p, const Shape& x_shape) {
   return g.reshape(p.kept_shape).expand(x_shape);
 }
 
+// When x is contiguous and its reduced dims are one block [first, last], it reads in place as
+// (outer, n, inner). Returns false otherwise.
+bool as_middle_block(const Tensor& x, const ReducePlan& p, int64_t& outer, int64_t& inner) {
+  if (!x.is_contiguous()) return false;
+  // Size-1 dims do not affect the layout; among the others the reduced ones must be adjacent.
+  int64_t first = -1, last = -1;
+  bool after_block = false;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (x.size(d) == 1) continue;
+    bool reduced = p.kept_shape[d] == 1;
+    if (reduced) {
+      if (after_block) return false;
+      if (first < 0) first = d;
+      last = d;
+    } else if (first >= 0) {
+      after_block = true;
+    }
+  }
+  if (first < 0) return false;
+  outer = 1;
+  inner = 1;
+  for (int64_t d = 0; d < first; ++d) outer *= x.size(d);
+  for (int64_t d = last + 1; d < x.dim(); ++d) inner *= x.size(d);
+  return inner > 1;  // inner == 1 is the plain row case
+}
+
 Tensor sum_impl(const Tensor& x, const ReducePlan& p, double scale, const char* op) {
   EMBER_CHECK(x.device().is_cpu(), op, ": no CUDA kernel in this build");
-  Tensor r = rows_of(x, p);
   Tensor out = empty(p.out_shape, Options(x.dtype(), x.device()));
+  int64_t outer = 0, inner = 0;
+  if (as_middle_block(x, p, outer, inner)) {
+    EMBER_DISPATCH_FLOAT(x.dtype(), op, [&] {
+      cpu::sum_middle(out.data<scalar_t>(), x.data<scalar_t>(), outer, p.n, inner, scale);
+    });
+    return out;
+  }
+  Tensor r = rows_of(x, p);
   EMBER_DISPATCH_FLOAT(x.dtype(), op,
                        [&] { cpu::sum_rows(out.data<scalar_t>(), r.data<scalar_t>(), p.rows, p.n, scale); });
   return out;

@@ -1,8 +1,12 @@
-// kernels/cpu/reduce.h — row reductions: the engine moves the reduced dims last and makes the
-// input contiguous, so every reduction is over `rows` rows of length `n`. Accumulation is in
-// double for float inputs (a long float sum drifts otherwise); variance is two-pass.
+// kernels/cpu/reduce.h — reductions. The general case: the engine moves the reduced dims last
+// and makes the input contiguous, so every reduction is over `rows` rows of length `n`. When
+// the input is already contiguous and the reduced dims are one block, sum_middle reads it in
+// place as (outer, n, inner) — the bias gradient Σ_rows g of a (rows, C) matrix costs no copy.
+// Accumulation is in double for float inputs (a long float sum drifts otherwise); variance is
+// two-pass.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -16,6 +20,25 @@ void sum_rows(T* out, const T* in, int64_t rows, int64_t n, double scale) {
     double acc = 0;
     for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(p[i]);
     out[r] = static_cast<T>(acc * scale);
+  }
+}
+
+// in (outer, n, inner) → out (outer, inner) = scale · Σ_n in. Parallel over inner columns.
+template <class T>
+void sum_middle(T* out, const T* in, int64_t outer, int64_t n, int64_t inner, double scale) {
+  constexpr int64_t kChunk = 256;  // columns per task: a double accumulator block in L1
+  const int64_t chunks = (inner + kChunk - 1) / kChunk;
+#pragma omp parallel for collapse(2) if (outer * n * inner > (1 << 15)) schedule(static)
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t j0 = c * kChunk, j1 = std::min(inner, j0 + kChunk);
+      double acc[kChunk] = {};
+      for (int64_t i = 0; i < n; ++i) {
+        const T* p = in + (o * n + i) * inner;
+        for (int64_t j = j0; j < j1; ++j) acc[j - j0] += static_cast<double>(p[j]);
+      }
+      for (int64_t j = j0; j < j1; ++j) out[o * inner + j] = static_cast<T>(acc[j - j0] * scale);
+    }
   }
 }
 

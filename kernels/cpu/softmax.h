@@ -3,7 +3,8 @@
 //
 // Softmax along one dim of a contiguous tensor reads it as (outer, n, inner): a row is n values
 // `inner` apart, so a softmax over a middle dim needs no permute-copy. Every row subtracts its
-// max before exp (no overflow for large logits) and accumulates in double, as reduce.h does.
+// max before exp (no overflow for large logits); exp runs in the tensor's precision (expf for
+// float: the float32 tolerance already assumes it) and sums accumulate in double.
 // The dropout mask is drawn from a counter-based generator handed in as `block(counter, out[4])`,
 // so element i depends only on (seed, counter) and a CUDA kernel can draw the identical mask.
 #pragma once
@@ -12,6 +13,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+
+#include "kernels/cpu/vec_math.h"
 
 namespace ember::cpu {
 
@@ -25,14 +28,15 @@ void softmax_row(T* out, const T* in, int64_t n, int64_t stride, bool log) {
   for (int64_t j = 1; j < n; ++j) m = std::max(m, in[j * stride]);
   const double mx = static_cast<double>(m);
   double s = 0;
-  for (int64_t j = 0; j < n; ++j) s += std::exp(static_cast<double>(in[j * stride]) - mx);
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < n; ++j) s += static_cast<double>(exp_k(in[j * stride] - m));
   if (log) {
     const double shift = mx + std::log(s);  // log Σ exp(x)
     for (int64_t j = 0; j < n; ++j) out[j * stride] = static_cast<T>(static_cast<double>(in[j * stride]) - shift);
   } else {
     const double inv = 1.0 / s;
     for (int64_t j = 0; j < n; ++j)
-      out[j * stride] = static_cast<T>(std::exp(static_cast<double>(in[j * stride]) - mx) * inv);
+      out[j * stride] = static_cast<T>(static_cast<double>(exp_k(in[j * stride] - m)) * inv);
   }
 }
 
@@ -77,7 +81,7 @@ void log_softmax_backward(T* gx, const T* g, const T* y, int64_t outer, int64_t 
     for (int64_t j = 0; j < n; ++j) s += static_cast<double>(g[base + j * inner]);
     for (int64_t j = 0; j < n; ++j) {
       const int64_t k = base + j * inner;
-      gx[k] = static_cast<T>(static_cast<double>(g[k]) - std::exp(static_cast<double>(y[k])) * s);
+      gx[k] = static_cast<T>(static_cast<double>(g[k]) - static_cast<double>(exp_k(y[k])) * s);
     }
   }
 }
@@ -99,9 +103,11 @@ int64_t cross_entropy_forward(T* loss, T* lse, const T* logits, const I* targets
       continue;
     }
     const T* x = logits + r * C;
-    const double m = static_cast<double>(*std::max_element(x, x + C));
+    const T mt = *std::max_element(x, x + C);
+    const double m = static_cast<double>(mt);
     double s = 0;
-    for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(x[c]) - m);
+#pragma omp simd reduction(+ : s)
+    for (int64_t c = 0; c < C; ++c) s += static_cast<double>(exp_k(x[c] - mt));
     const double l = m + std::log(s);
     lse[r] = static_cast<T>(l);
     total += l - static_cast<double>(x[t]);
@@ -125,9 +131,10 @@ void cross_entropy_backward(T* gx, const T* logits, const T* lse, const I* targe
       continue;
     }
     const T* x = logits + r * C;
-    const double l = static_cast<double>(lse[r]);
-    for (int64_t c = 0; c < C; ++c)
-      o[c] = static_cast<T>((std::exp(static_cast<double>(x[c]) - l) - (c == t ? 1.0 : 0.0)) * scale);
+    const T l = lse[r], sc = static_cast<T>(scale);
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) o[c] = exp_k(x[c] - l) * sc;
+    o[t] -= sc;
   }
 }
 
