@@ -67,26 +67,15 @@ void apply_preset(Flags& o, const CLI::App& app) {
   }
 }
 
-// Mean negative log-likelihood per token over a whole stream, hidden state carried through.
+// Mean NLL per token over a whole stream (models::mean_nll), with a progress bar.
 double evaluate(models::LstmLM& model, const Tensor& data, int64_t bptt, Device dev, const char* label) {
-  model.eval();
-  NoGradGuard ng;
-  nn::LstmState state;
-  double total = 0;
-  int64_t tokens = 0, steps = (data.size(0) - 1 + bptt - 1) / bptt;
-  app::ProgressBar bar(label, steps, "tok");
-  for (int64_t i = 0, s = 0; i < data.size(0) - 1; i += bptt, ++s) {
-    datasets::BpttWindow w = datasets::bptt_window(data, i, bptt);
-    auto [logits, next] = model.forward(w.input.to(dev), state);
-    state = next;
-    int64_t n = w.target.numel();
-    Tensor loss = cross_entropy(logits.reshape({n, -1}), w.target.reshape({n}).to(dev));
-    total += loss.item() * static_cast<double>(n);
-    tokens += n;
-    bar.update(s + 1, n, {{"ppl", std::exp(total / static_cast<double>(tokens))}});
-  }
+  app::ProgressBar bar(label, (data.size(0) - 1 + bptt - 1) / bptt, "tok");
+  const int64_t per_window = bptt * data.size(1);
+  double nll = models::mean_nll(model, data, bptt, dev, [&](int64_t done, int64_t, double running) {
+    bar.update(done, per_window, {{"ppl", std::exp(running)}});
+  });
   bar.finish();
-  return total / static_cast<double>(tokens);
+  return nll;
 }
 
 struct EpochResult {

@@ -64,6 +64,27 @@ std::pair<Tensor, nn::LstmState> LstmLM::forward(const Tensor& ids, const nn::Ls
   return {logits, next};
 }
 
+double mean_nll(LstmLM& model, const Tensor& data, int64_t bptt, Device device,
+                const std::function<void(int64_t, int64_t, double)>& on_window, bool carry_state) {
+  EMBER_CHECK(data.dim() == 2 && data.size(0) >= 2, "mean_nll: data must be (steps >= 2, B), got ", data.shape());
+  model.eval();
+  NoGradGuard ng;
+  nn::LstmState state;
+  double total = 0;
+  int64_t tokens = 0;
+  const int64_t windows = (data.size(0) - 1 + bptt - 1) / bptt;
+  for (int64_t i = 0, w = 0; i < data.size(0) - 1; i += bptt, ++w) {
+    datasets::BpttWindow win = datasets::bptt_window(data, i, bptt);
+    auto [logits, next] = model.forward(win.input.to(device), carry_state ? state : nn::LstmState{});
+    state = next;
+    const int64_t n = win.target.numel();
+    total += cross_entropy(logits.reshape({n, -1}), win.target.reshape({n}).to(device)).item() * static_cast<double>(n);
+    tokens += n;
+    if (on_window) on_window(w + 1, windows, total / static_cast<double>(tokens));
+  }
+  return total / static_cast<double>(tokens);
+}
+
 nlohmann::json wikitext_tokenisation() {
   return {{"scheme", "word_language_model"},
           {"split", "whitespace (Python str.split)"},

@@ -12,6 +12,7 @@
 // tokenised), everything Q3 needs to run the embedding + LSTM on new sentences.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -56,6 +57,14 @@ class LstmLM : public nn::Module {
   Tensor decoder_weight_, decoder_bias_;
   std::shared_ptr<nn::Dropout> drop_;
 };
+
+// Mean negative log-likelihood per token over a batchified stream `data` (steps, B), read in
+// BPTT windows with the hidden state carried from window to window (carry_state = false starts
+// each window from zeros), in eval mode without a graph. Perplexity = exp(result).
+// on_window(done, total, running_mean_nll) is called after each window (progress bars).
+double mean_nll(LstmLM& model, const Tensor& data, int64_t bptt, Device device,
+                const std::function<void(int64_t, int64_t, double)>& on_window = nullptr,
+                bool carry_state = true);
 
 // How WikiText-2 was turned into ids, written into config.json so new text can be mapped the
 // same way (Q3): whitespace split, "<eos>" at each line end, unknown words → "<unk>".

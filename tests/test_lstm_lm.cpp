@@ -185,20 +185,7 @@ std::string synthetic_text(int lines, uint32_t seed) {
 // q2_wikitext's evaluation: windows of `bptt` rows, the state carried from one to the next, each
 // window's mean cross-entropy weighted by its token count. Returns the mean NLL per token.
 double windowed_mean_nll(models::LstmLM& model, const Tensor& data, int64_t bptt, bool carry_state = true) {
-  model.eval();
-  NoGradGuard ng;
-  nn::LstmState state;
-  double total = 0;
-  int64_t tokens = 0;
-  for (int64_t i = 0; i < data.size(0) - 1; i += bptt) {
-    datasets::BpttWindow w = datasets::bptt_window(data, i, bptt);
-    auto [logits, next] = model.forward(w.input, carry_state ? state : nn::LstmState{});
-    state = next;
-    int64_t n = w.target.numel();
-    total += cross_entropy(logits.reshape({n, -1}), w.target.reshape({n})).item() * static_cast<double>(n);
-    tokens += n;
-  }
-  return total / static_cast<double>(tokens);
+  return models::mean_nll(model, data, bptt, Device::cpu(), nullptr, carry_state);
 }
 
 }  // namespace
