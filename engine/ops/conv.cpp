@@ -22,7 +22,7 @@ int64_t window_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) 
 
 void check_nchw(const Tensor& x, const char* op) {
   EMBER_CHECK(x.dim() == 4, op, ": input must be 4-D (N, C, H, W), got ", x.shape());
-  EMBER_CHECK(x.device().is_cpu(), op, ": no CUDA kernel in this build");
+  EMBER_CHECK(x.device().is_cpu(), op, ": no CUDA kernel yet (CPU tensors only)");
 }
 
 // The sliding-window geometry of a conv or pool over x's planes; checks the window arguments
@@ -65,7 +65,7 @@ void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias) 
               "conv2d: dtype mismatch: input ", x.dtype(), ", weight ", weight.dtype(),
               bias.defined() ? ", bias " : "", bias.defined() ? dtype_name(bias.dtype()) : "");
   EMBER_CHECK(weight.device().is_cpu() && (!bias.defined() || bias.device().is_cpu()),
-              "conv2d: no CUDA kernel in this build");
+              "conv2d: no CUDA kernel yet (CPU tensors only)");
 }
 
 }  // namespace

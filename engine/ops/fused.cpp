@@ -25,7 +25,7 @@ std::pair<Tensor, Tensor> lstm_cell(const Tensor& gates, const Tensor& c) {
               "] for c of shape ", c.shape(), ", got ", gates.shape());
   EMBER_CHECK(gates.dtype() == c.dtype(), "lstm_cell: gates are ", gates.dtype(), " but c is ", c.dtype());
   EMBER_CHECK(gates.device() == c.device(), "lstm_cell: gates on ", gates.device(), " but c on ", c.device());
-  EMBER_CHECK(gates.device().is_cpu(), "lstm_cell: no CUDA kernel in this build");
+  EMBER_CHECK(gates.device().is_cpu(), "lstm_cell: no CUDA kernel yet (CPU tensors only)");
   Tensor gc = gates.detach().contiguous(), cc = c.detach().contiguous();
   Options opt(gates.dtype(), gates.device());
   Tensor h_new = empty({B, H}, opt), c_new = empty({B, H}, opt), act = empty({B, 5 * H}, opt);
@@ -81,7 +81,7 @@ void check_attention_inputs(const Tensor& q, const Tensor& k, const Tensor& v) {
   EMBER_CHECK(k.device() == q.device() && v.device() == q.device(),
               "scaled_dot_product_attention: q, k, v must be on one device, got ", q.device(), ", ", k.device(), ", ",
               v.device());
-  EMBER_CHECK(q.device().is_cpu(), "scaled_dot_product_attention: no CUDA kernel in this build");
+  EMBER_CHECK(q.device().is_cpu(), "scaled_dot_product_attention: no CUDA kernel yet (CPU tensors only)");
 }
 
 // The mask as an additive bias in q's dtype, broadcast (stride-0 view) to (B, H, Tq, Tk):

@@ -31,7 +31,7 @@ void check_range(const Tensor& idx, int64_t size, const char* op, const std::str
 void check_index_tensor(const Tensor& idx, const Tensor& x, const char* op) {
   EMBER_CHECK(idx.dtype() == DType::I32 || idx.dtype() == DType::I64, op,
               ": the index must be an int32 or int64 tensor, got ", idx.dtype());
-  EMBER_CHECK(x.device().is_cpu() && idx.device().is_cpu(), op, ": no CUDA kernel in this build");
+  EMBER_CHECK(x.device().is_cpu() && idx.device().is_cpu(), op, ": no CUDA kernel yet (CPU tensors only)");
 }
 
 // x's values, contiguous, without recording a graph.

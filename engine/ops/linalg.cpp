@@ -52,7 +52,7 @@ Tensor matmul_2d_plus(const Tensor& a, const Tensor& b) {
               a.device(), " and ", b.dtype(), " on ", b.device());
   EMBER_CHECK(a.size(-1) == b.size(-2), "matmul: shapes ", a.shape(), " and ", b.shape(),
               " cannot be multiplied (", a.size(-1), " vs ", b.size(-2), ")");
-  EMBER_CHECK(a.device().is_cpu(), "matmul: no CUDA kernel in this build");
+  EMBER_CHECK(a.device().is_cpu(), "matmul: no CUDA kernel yet (CPU tensors only)");
   const int64_t n = a.size(-2), k = a.size(-1), m = b.size(-1);
   Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(ba, bb, "matmul");
@@ -109,7 +109,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
               weight.size(0), "), got ", bias.shape());
   EMBER_CHECK(x.dtype() == weight.dtype() && (!bias.defined() || bias.dtype() == x.dtype()),
               "linear: dtype mismatch: input ", x.dtype(), ", weight ", weight.dtype());
-  EMBER_CHECK(x.device().is_cpu() && weight.device().is_cpu(), "linear: no CUDA kernel in this build");
+  EMBER_CHECK(x.device().is_cpu() && weight.device().is_cpu(), "linear: no CUDA kernel yet (CPU tensors only)");
   const int64_t in = weight.size(1), outf = weight.size(0);
   Tensor x2 = x.reshape({-1, in});  // a view unless x is not contiguous
   const int64_t rows = x2.size(0);

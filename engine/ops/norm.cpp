@@ -27,7 +27,7 @@ void check_param(const Tensor& p, const Tensor& x, const Shape& expected, const 
   EMBER_CHECK(p.shape() == expected, op, ": ", what, " must have shape ", expected, ", got ", p.shape(),
               " (input ", x.shape(), ")");
   EMBER_CHECK(p.dtype() == x.dtype(), op, ": ", what, " is ", p.dtype(), " but the input is ", x.dtype());
-  EMBER_CHECK(p.device().is_cpu(), op, ": no CUDA kernel in this build (", what, " on ", p.device(), ")");
+  EMBER_CHECK(p.device().is_cpu(), op, ": no CUDA kernel yet (CPU tensors only) (", what, " on ", p.device(), ")");
 }
 
 }  // namespace
@@ -40,7 +40,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   EMBER_CHECK(k >= 1, "layer_norm: normalized_shape must name at least one dim");
   EMBER_CHECK(x.dim() >= k && Shape(x.shape().end() - k, x.shape().end()) == normalized_shape,
               "layer_norm: input of shape ", x.shape(), " does not end in normalized_shape ", normalized_shape);
-  EMBER_CHECK(x.device().is_cpu(), "layer_norm: no CUDA kernel in this build");
+  EMBER_CHECK(x.device().is_cpu(), "layer_norm: no CUDA kernel yet (CPU tensors only)");
   check_param(weight, x, normalized_shape, "layer_norm", "weight");
   check_param(bias, x, normalized_shape, "layer_norm", "bias");
   const int64_t n = shape_numel(normalized_shape), rows = n > 0 ? x.numel() / n : 0;
@@ -104,7 +104,7 @@ void batch_stats_and_update(const Tensor& xc, Tensor& mean, Tensor& rstd, Tensor
 void check_batch_norm_args(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                            const Tensor& running_var, bool training) {
   EMBER_CHECK(x.dim() == 4, "batch_norm2d: input must be 4-D (N, C, H, W), got ", x.shape());
-  EMBER_CHECK(x.device().is_cpu(), "batch_norm2d: no CUDA kernel in this build");
+  EMBER_CHECK(x.device().is_cpu(), "batch_norm2d: no CUDA kernel yet (CPU tensors only)");
   const Shape c_shape{x.size(1)};
   check_param(weight, x, c_shape, "batch_norm2d", "weight");
   check_param(bias, x, c_shape, "batch_norm2d", "bias");

@@ -9,6 +9,10 @@
 #include "engine/tensor.h"
 #include "kernels/cpu/pointwise.h"
 #include "kernels/functors.h"
+#if EMBER_CUDA
+#include "kernels/cuda/pointwise.h"
+#include "kernels/cuda/runtime.h"
+#endif
 
 namespace ember::detail {
 
@@ -31,11 +35,39 @@ inline void check_same(const Tensor& a, const Tensor& b, const char* name) {
   EMBER_FAIL(name, ": no CUDA pointwise kernel in this build");
 }
 
+#if EMBER_CUDA
+// The CUDA side of pointwise: same strides, kernels/cuda/pointwise.cu's kernel on the device's stream.
+template <size_t N, class F>
+Tensor cuda_pointwise(const std::array<const Tensor*, N>& in, const Shape& shape, F f, const char* name) {
+  const Tensor& a = *in[0];
+  int device = a.device().index;
+  Tensor out = empty(shape, Options(a.dtype(), a.device()));
+  std::array<Shape, N> strides;
+  for (size_t k = 0; k < N; ++k) strides[k] = broadcast_strides(*in[k], shape);
+  cuda::DeviceGuard guard(device);
+  EMBER_DISPATCH_FLOAT(a.dtype(), name, [&] {
+    std::array<const scalar_t*, N> ptr;
+    std::array<const int64_t*, N> st;
+    for (size_t k = 0; k < N; ++k) {
+      ptr[k] = in[k]->template data<scalar_t>();
+      st[k] = strides[k].data();
+    }
+    cuda::pointwise<scalar_t, N>(out.data<scalar_t>(), ptr, st, shape.data(), static_cast<int64_t>(shape.size()), f,
+                                 cuda::stream(device));
+  });
+  return out;
+}
+#endif
+
 template <size_t N, class F>
 Tensor pointwise(const std::array<const Tensor*, N>& in, const Shape& shape, F f, const char* name) {
   const Tensor& a = *in[0];
   for (size_t k = 1; k < N; ++k) check_same(a, *in[k], name);
+#if EMBER_CUDA
+  if (a.device().is_cuda()) return cuda_pointwise<N>(in, shape, f, name);
+#else
   if (a.device().is_cuda()) cuda_pointwise_missing(name);
+#endif
   Tensor out = empty(shape, Options(a.dtype(), a.device()));
   std::array<Shape, N> strides;
   for (size_t k = 0; k < N; ++k) strides[k] = broadcast_strides(*in[k], shape);

@@ -84,7 +84,7 @@ bool as_middle_block(const Tensor& x, const ReducePlan& p, int64_t& outer, int64
 }
 
 Tensor sum_impl(const Tensor& x, const ReducePlan& p, double scale, const char* op) {
-  EMBER_CHECK(x.device().is_cpu(), op, ": no CUDA kernel in this build");
+  EMBER_CHECK(x.device().is_cpu(), op, ": no CUDA kernel yet (CPU tensors only)");
   Tensor out = empty(p.out_shape, Options(x.dtype(), x.device()));
   int64_t outer = 0, inner = 0;
   if (as_middle_block(x, p, outer, inner)) {
@@ -126,7 +126,7 @@ Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
 std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
   ReducePlan p = plan_reduce(x, {dim}, keepdim, "max");
   EMBER_CHECK(p.n > 0, "max: reducing over an empty dim of shape ", x.shape());
-  EMBER_CHECK(x.device().is_cpu(), "max: no CUDA kernel in this build");
+  EMBER_CHECK(x.device().is_cpu(), "max: no CUDA kernel yet (CPU tensors only)");
   Tensor r = rows_of(x, p);
   Tensor values = empty(p.out_shape, Options(x.dtype(), x.device()));
   Tensor indices = empty(p.out_shape, Options(DType::I64, x.device()));
@@ -152,7 +152,7 @@ std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
 
 Tensor var(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim) {
   ReducePlan p = plan_reduce(x, dims, keepdim, "var");
-  EMBER_CHECK(x.device().is_cpu(), "var: no CUDA kernel in this build");
+  EMBER_CHECK(x.device().is_cpu(), "var: no CUDA kernel yet (CPU tensors only)");
   Tensor r = rows_of(x, p);
   Tensor out = empty(p.out_shape, Options(x.dtype(), x.device()));
   EMBER_DISPATCH_FLOAT(x.dtype(), "var",

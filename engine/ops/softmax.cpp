@@ -37,7 +37,7 @@ Tensor contiguous_values(const Tensor& x) {
 }
 
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log, const char* op) {
-  EMBER_CHECK(x.device().is_cpu(), op, ": no CUDA kernel in this build");
+  EMBER_CHECK(x.device().is_cpu(), op, ": no CUDA kernel yet (CPU tensors only)");
   const RowPlan p = plan_rows(x, dim, op);
   Tensor xc = contiguous_values(x);
   Tensor out = empty(x.shape(), Options(x.dtype(), x.device()));
@@ -67,7 +67,7 @@ void check_cross_entropy_inputs(const Tensor& logits, const Tensor& targets) {
               targets.shape());
   EMBER_CHECK(targets.dtype() == DType::I32 || targets.dtype() == DType::I64,
               "cross_entropy: targets must be int32 or int64 class indices, got ", targets.dtype());
-  EMBER_CHECK(logits.device().is_cpu() && targets.device().is_cpu(), "cross_entropy: no CUDA kernel in this build");
+  EMBER_CHECK(logits.device().is_cpu() && targets.device().is_cpu(), "cross_entropy: no CUDA kernel yet (CPU tensors only)");
 }
 
 // Every target is a class in [0, C) or ignore_index; the error names the first that is not.
@@ -126,7 +126,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   EMBER_CHECK(p >= 0.0 && p <= 1.0, "dropout: p must be in [0, 1], got ", p);
   if (!training || p == 0.0) return x;
-  EMBER_CHECK(x.device().is_cpu(), "dropout: no CUDA kernel in this build");
+  EMBER_CHECK(x.device().is_cpu(), "dropout: no CUDA kernel yet (CPU tensors only)");
   Generator& g = gen ? *gen : default_generator();
   const int64_t n = x.numel();
   const uint64_t seed = g.seed();
