@@ -14,6 +14,7 @@
 #include <fstream>
 #include <string>
 
+#include "tests/fixtures.h"
 #include "tests/gradcheck.h"
 
 using namespace ember;
@@ -30,24 +31,11 @@ constexpr double kFixtureAtol = 1e-13;
 // float32 against float64 on values of order 1: |f32 − f64| ≤ kF32Tol·max(1, |f64|).
 constexpr double kF32Tol = 1e-5;
 
-const json& fixtures() {
-  static const json doc = [] {
-    std::ifstream f(EMBER_FIXTURES "/fused.json");
-    REQUIRE_MESSAGE(f.good(), "missing " EMBER_FIXTURES "/fused.json; run /usr/bin/python3 scripts/fixtures/fused.py");
-    return json::parse(f);
-  }();
-  return doc;
-}
+const json& fixtures() { return test::fixture("fused.json"); }
 
-Tensor load(const json& j, bool requires_grad = false) {
-  Tensor t = from_vector(j.at("data").get<std::vector<double>>(), j.at("shape").get<Shape>());
-  if (requires_grad) t.requires_grad_(true);
-  return t;
-}
+Tensor load(const json& j, bool requires_grad = false) { return test::fixture_tensor(j, requires_grad); }
 
-Tensor load_int(const json& j) {
-  return from_vector(j.at("data").get<std::vector<int64_t>>(), j.at("shape").get<Shape>());
-}
+Tensor load_int(const json& j) { return test::fixture_int_tensor(j); }
 
 void expect_matches_torch(const Tensor& got, const json& want, const std::string& what) {
   REQUIRE_MESSAGE(got.defined(), what, ": no tensor");

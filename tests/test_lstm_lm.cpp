@@ -26,6 +26,7 @@
 #include "datasets/wikitext.h"
 #include "engine/optim/optim.h"
 #include "models/lstm_lm.h"
+#include "tests/fixtures.h"
 
 using namespace ember;
 using nlohmann::json;
@@ -41,14 +42,7 @@ constexpr double kFixtureAtol = 1e-13;
 // Two float64 evaluations of the same quantity by different summation orders (evaluation test).
 constexpr double kF64SameSumRtol = 1e-12;
 
-const json& fixtures() {
-  static const json doc = [] {
-    std::ifstream f(EMBER_FIXTURES "/lstm_lm.json");
-    REQUIRE_MESSAGE(f.good(), "missing " EMBER_FIXTURES "/lstm_lm.json; run /usr/bin/python3 scripts/fixtures/lstm_lm.py");
-    return json::parse(f);
-  }();
-  return doc;
-}
+const json& fixtures() { return test::fixture("lstm_lm.json"); }
 
 std::vector<std::string> keys(const nn::NamedTensors& named) {
   std::vector<std::string> out;

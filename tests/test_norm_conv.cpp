@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/fixtures.h"
 #include "tests/gradcheck.h"
 
 using namespace ember;
@@ -26,14 +27,7 @@ namespace {
 constexpr double kTorchRtol = 1e-10;
 constexpr double kFloat32Rtol = 1e-5;
 
-const json& fixtures() {
-  static const json doc = [] {
-    std::ifstream f(EMBER_FIXTURES "/norm_conv.json");
-    REQUIRE_MESSAGE(f.good(), "missing " EMBER_FIXTURES "/norm_conv.json (run scripts/fixtures/norm_conv.py)");
-    return json::parse(f);
-  }();
-  return doc;
-}
+const json& fixtures() { return test::fixture("norm_conv.json"); }
 
 // The fixture cases whose name starts with `prefix`.
 std::vector<std::pair<std::string, json>> cases(const std::string& prefix) {
@@ -43,12 +37,7 @@ std::vector<std::pair<std::string, json>> cases(const std::string& prefix) {
   return out;
 }
 
-Tensor tensor_of(const json& j, bool requires_grad = false) {
-  Shape shape = j.at("shape").get<Shape>();
-  Tensor t = from_vector(j.at("data").get<std::vector<double>>(), shape);
-  if (requires_grad) t.requires_grad_(true);
-  return t;
-}
+Tensor tensor_of(const json& j, bool requires_grad = false) { return test::fixture_tensor(j, requires_grad); }
 Tensor optional_tensor(const json& c, const char* key, bool requires_grad = false) {
   return c.contains(key) ? tensor_of(c.at(key), requires_grad) : Tensor();
 }

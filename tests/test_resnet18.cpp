@@ -30,6 +30,7 @@
 
 #include "engine/io/safetensors.h"
 #include "models/resnet18.h"
+#include "tests/fixtures.h"
 
 using namespace ember;
 using nlohmann::json;
@@ -40,14 +41,7 @@ namespace {
 constexpr double kTorchRtolF64 = 1e-9;
 constexpr double kTorchRtolF32 = 1e-4;
 
-const json& fixture() {
-  static const json doc = [] {
-    std::ifstream f(EMBER_FIXTURES "/resnet18.json");
-    REQUIRE_MESSAGE(f.good(), "missing " EMBER_FIXTURES "/resnet18.json (run scripts/fixtures/resnet18.py)");
-    return json::parse(f);
-  }();
-  return doc;
-}
+const json& fixture() { return test::fixture("resnet18.json"); }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -99,7 +93,7 @@ Tensor hashed(const Shape& shape, uint64_t k, double scale, DType dtype) {
   return from_vector(v, shape).to(dtype);
 }
 
-Tensor tensor_of(const json& j) { return from_vector(j.at("data").get<std::vector<double>>(), j.at("shape").get<Shape>()); }
+Tensor tensor_of(const json& j) { return test::fixture_tensor(j); }
 
 // |ours − ref| ≤ rtol·max|ref| elementwise; reports the worst element.
 void expect_close(const Tensor& ours, const json& ref_json, double rtol, const std::string& what) {
