@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   app.add_option("--out", out, "where to save the weights (safetensors)");
   app.add_option("--json", json_path, "where to write the results JSON");
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // results reach a log file line by line, as they happen
   try {
     std::string data_dir = app::resolve_data_dir(data);
     q1::PretrainResult r = q1::pretrain_resnet18_cifar10(q1::find_cifar10_dir(data_dir), cfg);

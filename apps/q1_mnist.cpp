@@ -194,11 +194,25 @@ json results_json(const Flags& o, const q1::StudyResult& r, const std::vector<q1
   return result;
 }
 
+// Every flag is checked before anything slow starts (a typo must not cost a pretraining).
+void validate(const Flags& o, Device dev) {
+  parse_labels(o.labels);
+  if (o.sweep) parse_label_list(o.sweep_labels);
+  q1::parse_bn_mode(o.bn);
+  EMBER_CHECK(o.batch_size > 0 && o.head_epochs > 0 && o.frozen_epochs >= 0 && o.epochs > 0 && o.scratch_epochs >= 0,
+              "batch size, --head-epochs and --epochs must be positive, --frozen-epochs and --scratch-epochs >= 0");
+  EMBER_CHECK(o.valid_fraction >= 0 && o.valid_fraction < 1, "--valid-fraction must be in [0, 1), got ",
+              o.valid_fraction);
+  EMBER_CHECK(o.weights.empty() || std::filesystem::exists(o.weights), "--weights: no file '", o.weights, "'");
+  zeros({1}, Options(DType::F32, dev));  // an unusable --device fails here, not after the data is loaded
+}
+
 int run(Flags& o, const CLI::App& app) {
   apply_preset(o, app);
   if (o.sweep && app.count("--min-steps") == 0) o.min_steps = 100;  // 1 label per class: 1 step per epoch
   app::Stopwatch clock;
   Device dev = Device::parse(o.device);
+  validate(o, dev);
   manual_seed(o.seed);
   std::string data_dir = app::resolve_data_dir(o.data);
   std::string mnist_dir = std::filesystem::exists(data_dir + "/mnist") ? data_dir + "/mnist" : data_dir;
@@ -287,6 +301,7 @@ int main(int argc, char** argv) {
   app.add_option("--pretrain-lr", o.pre.lr, "CIFAR-10 pretraining peak SGD learning rate");
   app.add_option("--pretrain-out", o.pretrain_out, "where the pretrained weights are saved");
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // results reach a log file line by line, as they happen
   try {
     return run(o, app);
   } catch (const std::exception& e) {

@@ -74,7 +74,9 @@ ModeResult unfrozen_mode(std::shared_ptr<models::ResNet18> extractor, HeadKind k
   app::Stopwatch clock;
   Generator init(cfg.seed + 11);  // the same initial head as the frozen run
   auto head = make_head(kind, 512, 10, &init);
-  TrainResult warm = train_head(*head, f.train, f.valid, options(cfg, cfg.frozen_epochs, cfg.lr, "warm-up", 2));
+  TrainResult warm;  // frozen_epochs = 0: unfreeze at once, with a fresh head
+  if (cfg.frozen_epochs > 0)
+    warm = train_head(*head, f.train, f.valid, options(cfg, cfg.frozen_epochs, cfg.lr, "warm-up", 2));
   std::printf("  unfrozen: %lld frozen epochs on cached features, valid acc %.4f; unfreezing (batch norm %s)\n",
               static_cast<long long>(cfg.frozen_epochs), warm.best_valid_accuracy, bn_mode_name(cfg.bn));
   TransferNet net(std::move(extractor), head);
