@@ -41,12 +41,14 @@ struct Window2d {
 // ---------------- convolution ----------------
 
 // im (C, H, W) → col (C·kh·kw, OH·OW). Taps that land in the padding read 0.
+// ld: the row stride of col (default OH·OW; larger when several images share col side by side).
 template <class T>
-void im2col(T* col, const T* im, const Window2d& s) {
+void im2col(T* col, const T* im, const Window2d& s, int64_t ld = -1) {
+  if (ld < 0) ld = s.OH * s.OW;
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t ki = 0; ki < s.kh; ++ki)
       for (int64_t kj = 0; kj < s.kw; ++kj) {
-        T* row = col + ((c * s.kh + ki) * s.kw + kj) * s.OH * s.OW;
+        T* row = col + ((c * s.kh + ki) * s.kw + kj) * ld;
         for (int64_t oh = 0; oh < s.OH; ++oh) {
           T* out = row + oh * s.OW;
           const int64_t ih = oh * s.sh - s.ph + ki * s.dh;
@@ -65,11 +67,12 @@ void im2col(T* col, const T* im, const Window2d& s) {
 
 // The adjoint of im2col: im (C, H, W) += every tap of col (C·kh·kw, OH·OW) at its source.
 template <class T>
-void col2im(T* im, const T* col, const Window2d& s) {
+void col2im(T* im, const T* col, const Window2d& s, int64_t ld = -1) {
+  if (ld < 0) ld = s.OH * s.OW;
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t ki = 0; ki < s.kh; ++ki)
       for (int64_t kj = 0; kj < s.kw; ++kj) {
-        const T* row = col + ((c * s.kh + ki) * s.kw + kj) * s.OH * s.OW;
+        const T* row = col + ((c * s.kh + ki) * s.kw + kj) * ld;
         for (int64_t oh = 0; oh < s.OH; ++oh) {
           const int64_t ih = oh * s.sh - s.ph + ki * s.dh;
           if (ih < 0 || ih >= s.H) continue;
@@ -85,9 +88,68 @@ void col2im(T* im, const T* col, const Window2d& s) {
 
 inline bool conv_threads_over_images(int64_t N) { return !gemm_uses_blas() && N > 1; }
 
+// ---- batched path (with BLAS): one GEMM per chunk of images instead of one per image ----
+// Small feature maps (ResNet18 at 32×32 ends at 1×1) make the per-image product a
+// matrix–vector one that rereads every weight for every image; side by side in one
+// col (K, B·P) the weights are read once per chunk. Chunks keep col under ~32 MB.
+inline int64_t conv_chunk(int64_t N, int64_t K, int64_t P) {
+  return std::max<int64_t>(1, std::min<int64_t>(N, (int64_t(8) << 20) / std::max<int64_t>(K * P, 1)));
+}
+
+template <class T>
+void conv2d_forward_batched(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t Cout, const Window2d& s) {
+  const int64_t K = s.col_rows(), P = s.col_cols(), image = s.C * s.H * s.W, B = conv_chunk(N, K, P);
+  std::vector<T> col(K * B * P), yt(Cout * B * P);
+  for (int64_t n0 = 0; n0 < N; n0 += B) {
+    const int64_t nb = std::min(B, N - n0), L = nb * P;
+#pragma omp parallel for if (nb * K * P > (1 << 16)) schedule(static)
+    for (int64_t i = 0; i < nb; ++i) im2col(col.data() + i * P, x + (n0 + i) * image, s, L);
+    gemm<T>(false, false, Cout, L, K, T(1), w, K, col.data(), L, T(0), yt.data(), L);  // (Cout, nb·P)
+#pragma omp parallel for if (nb * Cout * P > (1 << 16)) schedule(static)
+    for (int64_t i = 0; i < nb; ++i)
+      for (int64_t co = 0; co < Cout; ++co) {
+        const T* src = yt.data() + co * L + i * P;
+        T* dst = y + ((n0 + i) * Cout + co) * P;
+        const T bias = b ? b[co] : T(0);
+        for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + bias;
+      }
+  }
+}
+
+template <class T>
+void conv2d_backward_batched(T* gx, T* gw, const T* g, const T* x, const T* w, int64_t N, int64_t Cout,
+                             const Window2d& s) {
+  const int64_t K = s.col_rows(), P = s.col_cols(), image = s.C * s.H * s.W, B = conv_chunk(N, K, P);
+  std::vector<T> col(K * B * P), gt(Cout * B * P);
+  if (gw) std::fill(gw, gw + Cout * K, T(0));
+  for (int64_t n0 = 0; n0 < N; n0 += B) {
+    const int64_t nb = std::min(B, N - n0), L = nb * P;
+#pragma omp parallel for if (nb * Cout * P > (1 << 16)) schedule(static)
+    for (int64_t i = 0; i < nb; ++i)  // g of the chunk as (Cout, nb·P)
+      for (int64_t co = 0; co < Cout; ++co)
+        std::copy(g + ((n0 + i) * Cout + co) * P, g + ((n0 + i) * Cout + co + 1) * P, gt.data() + co * L + i * P);
+    if (gw) {
+#pragma omp parallel for if (nb * K * P > (1 << 16)) schedule(static)
+      for (int64_t i = 0; i < nb; ++i) im2col(col.data() + i * P, x + (n0 + i) * image, s, L);
+      gemm<T>(false, true, Cout, K, L, T(1), gt.data(), L, col.data(), L, T(1), gw, K);  // += g·colᵀ
+    }
+    if (gx) {
+      gemm<T>(true, false, K, L, Cout, T(1), w, K, gt.data(), L, T(0), col.data(), L);  // gcol = Wᵀ·g
+#pragma omp parallel for if (nb * K * P > (1 << 16)) schedule(static)
+      for (int64_t i = 0; i < nb; ++i) {
+        T* gxn = gx + (n0 + i) * image;
+        std::fill(gxn, gxn + image, T(0));
+        col2im(gxn, col.data() + i * P, s, L);
+      }
+    }
+  }
+}
+
+
 // x (N, Cin, H, W), w (Cout, Cin·kh·kw), b (Cout) or null → y (N, Cout, OH, OW). s.C = Cin.
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t Cout, const Window2d& s) {
+  if (gemm_uses_blas() && N > 1) return conv2d_forward_batched(y, x, w, b, N, Cout, s);
   const int64_t K = s.col_rows(), P = s.col_cols(), image = s.C * s.H * s.W;
 #pragma omp parallel if (conv_threads_over_images(N))
   {
@@ -122,6 +184,7 @@ void conv2d_backward(T* gx, T* gw, T* gb, const T* g, const T* x, const T* w, in
     }
   }
   if (!gx && !gw) return;
+  if (gemm_uses_blas() && N > 1) return conv2d_backward_batched(gx, gw, g, x, w, N, Cout, s);
   if (gw) std::fill(gw, gw + Cout * K, T(0));
   const bool over_images = conv_threads_over_images(N);
 #pragma omp parallel if (over_images)
