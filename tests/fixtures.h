@@ -18,5 +18,12 @@ const nlohmann::json& fixture(const std::string& file);
 Tensor fixture_tensor(const nlohmann::json& j, bool requires_grad = false);
 // {"data", "shape"} → int64 CPU tensor (ids, targets, indices).
 Tensor fixture_int_tensor(const nlohmann::json& j);
+// tests/fixtures/<file> as a path, with a test failure naming the script when it is missing
+// (binary fixtures: safetensors files).
+std::string fixture_path(const std::string& file);
+
+// got vs want elementwise: |got − want| ≤ rtol·|want| + atol everywhere (same shape required),
+// reporting the worst error and how many elements failed.
+void expect_close(const Tensor& got, const Tensor& want, double rtol, double atol, const std::string& what);
 
 }  // namespace ember::test
