@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace ember::cpu {
 
@@ -110,7 +111,8 @@ void attention_scores(T* S, const T* q, const T* k, const T* bias, const Attenti
     for (int64_t j = 0; j < d.Tk; ++j) S[i * d.Tk + j] += bh[i * st[2] + j * st[3]];
 }
 
-// In place: S row → P row; returns the row's log-sum-exp (+inf when fully masked).
+// In place: S row → P row; returns the row's log-sum-exp (+inf when fully masked). exp_k is
+// the vectorised exp_fast in float and std::exp in double (kernels/cpu/vec_math.h).
 template <class T>
 T softmax_row(T* s, int64_t n) {
   T m = -std::numeric_limits<T>::infinity();
@@ -119,9 +121,13 @@ T softmax_row(T* s, int64_t n) {
     std::fill(s, s + n, T(0));
     return std::numeric_limits<T>::infinity();
   }
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) s[j] = exp_k(s[j] - m);
   double z = 0;
-  for (int64_t j = 0; j < n; ++j) z += static_cast<double>(s[j] = std::exp(s[j] - m));
+#pragma omp simd reduction(+ : z)
+  for (int64_t j = 0; j < n; ++j) z += static_cast<double>(s[j]);
   const T inv = static_cast<T>(1.0 / z);
+#pragma omp simd
   for (int64_t j = 0; j < n; ++j) s[j] *= inv;
   return m + static_cast<T>(std::log(z));
 }
@@ -141,10 +147,14 @@ void apply_dropout(T* P, const AttentionDims& d, int64_t b, int64_t h, double p,
 template <class T, class Keep>
 void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const T* bias, const AttentionDims& d,
                        double dropout_p, const Keep& keep) {
-  std::vector<T> P(static_cast<size_t>(d.Tq * d.Tk));  // (Tq, Tk), reused by every head
-  for (int64_t b = 0; b < d.B; ++b)
-    for (int64_t h = 0; h < d.H; ++h) {
-      const int64_t bh = b * d.H + h;
+  // Heads are independent: one per thread, each with its own (Tq, Tk) buffer; the GEMMs inside
+  // run single-threaded there (OpenMP OpenBLAS does not nest), which beats threading small GEMMs.
+#pragma omp parallel if (d.B * d.H > 1)
+  {
+    std::vector<T> P(static_cast<size_t>(d.Tq * d.Tk));  // (Tq, Tk), reused by this thread's heads
+#pragma omp for schedule(static)
+    for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
+      const int64_t b = bh / d.H, h = bh % d.H;
       const T* qh = q + bh * d.Tq * d.D;
       const T* kh = k + bh * d.Tk * d.D;
       const T* vh = v + bh * d.Tk * d.Dv;
@@ -153,6 +163,7 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
       if (dropout_p > 0) detail::apply_dropout(P.data(), d, b, h, dropout_p, keep);
       gemm<T>(false, false, d.Tq, d.Dv, d.Tk, T(1), P.data(), d.Tk, vh, d.Dv, T(0), out + bh * d.Tq * d.Dv, d.Dv);
     }
+  }
 }
 
 // From dO (B, H, Tq, Dv) to dq, dk, dv (shaped like q, k, v). With P the pre-dropout
@@ -164,17 +175,27 @@ template <class T, class Keep>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* bias,
                         const T* out, const T* lse, const AttentionDims& d, double dropout_p, const Keep& keep) {
   const size_t n = static_cast<size_t>(d.Tq * d.Tk);
-  std::vector<T> P(n), Pd(dropout_p > 0 ? n : 0), dP(n);  // each (Tq, Tk)
   const T survivor = static_cast<T>(dropout_p > 0 ? 1.0 / (1.0 - dropout_p) : 1.0);
-  for (int64_t b = 0; b < d.B; ++b)
-    for (int64_t h = 0; h < d.H; ++h) {
-      const int64_t bh = b * d.H + h;
+#pragma omp parallel if (d.B * d.H > 1)
+  {
+    std::vector<T> P(n), Pd(dropout_p > 0 ? n : 0), dP(n);  // each (Tq, Tk), per thread
+#pragma omp for schedule(static)
+    for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
+      const int64_t b = bh / d.H, h = bh % d.H;
       const T *qh = q + bh * d.Tq * d.D, *kh = k + bh * d.Tk * d.D, *vh = v + bh * d.Tk * d.Dv;
       const T *oh = out + bh * d.Tq * d.Dv, *doh = dout + bh * d.Tq * d.Dv;
       // Recompute P from the saved log-sum-exp (exp(−inf − +inf) = 0 on masked rows).
       detail::attention_scores(P.data(), qh, kh, bias, d, b, h);
-      for (int64_t i = 0; i < d.Tq; ++i)
-        for (int64_t j = 0; j < d.Tk; ++j) P[i * d.Tk + j] = std::exp(P[i * d.Tk + j] - lse[bh * d.Tq + i]);
+      for (int64_t i = 0; i < d.Tq; ++i) {
+        T* row = P.data() + i * d.Tk;
+        const T l = lse[bh * d.Tq + i];
+        if (l == std::numeric_limits<T>::infinity()) {  // fully masked row: P = 0
+          std::fill(row, row + d.Tk, T(0));
+          continue;
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < d.Tk; ++j) row[j] = exp_k(row[j] - l);
+      }
       const T* Pv = P.data();  // what multiplied V in the forward
       if (dropout_p > 0) {
         std::copy(P.begin(), P.end(), Pd.begin());
@@ -199,6 +220,7 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
       gemm<T>(false, false, d.Tq, d.D, d.Tk, sc, dP.data(), d.Tk, kh, d.D, T(0), dq + bh * d.Tq * d.D, d.D);
       gemm<T>(true, false, d.Tk, d.D, d.Tq, sc, dP.data(), d.Tk, qh, d.D, T(0), dk + bh * d.Tk * d.D, d.D);
     }
+  }
 }
 
 // An integer keep-mask (nonzero = attend) as an additive bias: 0 where kept, −inf where not.

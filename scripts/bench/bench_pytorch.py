@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""scripts/bench/bench_pytorch.py — PyTorch's side of apps/bench: the same workloads, shapes and
+timing rule (median of --repeats after --warmup), on the CPU with --threads threads (default 2, the
+machine's cores). Prints a table and writes JSON; scripts/bench/compare.sh puts both side by side.
+
+  sgemm       torch.mm of two 1024x1024 float32 matrices
+  bert_step   transformers' BertModel in all-MiniLM-L6-v2's shape (random init: the cost does not
+              depend on the values), batch 32 x length 128, masked mean pooling + Linear(384, 3),
+              cross-entropy, backward, torch.optim.AdamW(lr 5e-5, weight_decay 0.01), loss.item()
+  bert_infer  the encoder forward under torch.no_grad() in eval mode
+
+Needs Debian's python3-torch and transformers==4.30.2 (pip) for /usr/bin/python3.
+  /usr/bin/python3 scripts/bench/bench_pytorch.py --json results/bench_pytorch.json
+"""
+import argparse
+import datetime
+import json
+import os
+import resource
+import statistics
+import time
+
+import torch
+
+
+def timed(f, warmup, repeats):
+    for _ in range(warmup):
+        f()
+    ts = []
+    for _ in range(repeats):
+        a = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - a)
+    return ts
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="sgemm,bert_step,bert_infer")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--length", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default="results/bench_pytorch.json")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    wants = set(a.only.split(","))
+    rows = []
+
+    def row(name, items, flops, ts):
+        med = sorted(ts)[len(ts) // 2]
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        rows.append({"workload": name, "median_s": med, "min_s": min(ts), "times_s": ts,
+                     "items_per_second": items / med, "gflops": flops / med / 1e9, "peak_rss_mib": rss})
+
+    if "sgemm" in wants:
+        n = 1024
+        x, y = torch.randn(n, n), torch.randn(n, n)
+        with torch.no_grad():
+            row("sgemm 1024^3", 1, 2.0 * n ** 3, timed(lambda: torch.mm(x, y), a.warmup, max(a.repeats, 10)))
+    if wants & {"bert_step", "bert_infer"}:
+        from transformers import BertConfig, BertModel
+        cfg = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                         intermediate_size=1536, hidden_act="gelu", max_position_embeddings=512)
+        B, T = a.batch, a.length
+        bert = BertModel(cfg)
+        head = torch.nn.Linear(384, 3)
+        ids = torch.randint(1, cfg.vocab_size, (B, T))
+        types = torch.zeros(B, T, dtype=torch.long)
+        mask = torch.ones(B, T, dtype=torch.long)
+        targets = torch.randint(0, 3, (B,))
+        C, I = 384.0, 1536.0
+        fwd = 6 * (2 * B * T * (4 * C * C + 2 * C * I) + 4 * B * T * T * C)
+        if "bert_step" in wants:
+            opt = torch.optim.AdamW(list(bert.parameters()) + list(head.parameters()), lr=5e-5, weight_decay=0.01)
+            bert.train()
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                h = bert(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state
+                m = mask.unsqueeze(-1).float()
+                pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+                loss = torch.nn.functional.cross_entropy(head(pooled), targets)
+                loss.backward()
+                opt.step()
+                loss.item()
+            row(f"bert_step MiniLM b{B} t{T}", B, 3 * fwd, timed(step, a.warmup, a.repeats))
+        if "bert_infer" in wants:
+            bert.eval()
+            with torch.no_grad():
+                row(f"bert_infer MiniLM b{B} t{T}", B, fwd,
+                    timed(lambda: bert(input_ids=ids, token_type_ids=types, attention_mask=mask), a.warmup, a.repeats))
+
+    print(f"{'workload':32s} {'median ms':>10s} {'items/s':>12s} {'GFLOP/s':>10s} {'RSS MiB':>9s}")
+    for r in rows:
+        print(f"{r['workload']:32s} {1e3 * r['median_s']:10.1f} {r['items_per_second']:12.1f} {r['gflops']:10.1f} "
+              f"{r['peak_rss_mib']:9.0f}")
+    os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
+    with open(a.json, "w") as f:
+        json.dump({"framework": "pytorch", "torch": torch.__version__, "threads": a.threads,
+                   "date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), "warmup": a.warmup,
+                   "repeats": a.repeats, "results": rows}, f, indent=1)
+    print(f"written to {a.json}")
+
+
+if __name__ == "__main__":
+    main()
