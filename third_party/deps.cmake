@@ -4,6 +4,7 @@
 #   OpenMP          (compiler)           both cores for large CPU ops
 #   nlohmann_json   nlohmann-json3-dev   safetensors headers, JSON results
 #   ZLIB            zlib1g-dev           gzip'd IDX files
+#   utf8proc        libutf8proc-dev      Unicode categories, case mapping, NFD (WordPiece)
 #   doctest         doctest-dev          tests
 add_library(ember_deps INTERFACE)
 
@@ -33,3 +34,13 @@ target_link_libraries(ember_deps INTERFACE nlohmann_json::nlohmann_json)
 
 find_package(ZLIB REQUIRED)
 target_link_libraries(ember_deps INTERFACE ZLIB::ZLIB)
+
+# utf8proc has no CMake config in Debian; its header and library are found directly.
+find_path(UTF8PROC_INCLUDE_DIR utf8proc.h)
+find_library(UTF8PROC_LIBRARY NAMES utf8proc)
+if(NOT UTF8PROC_INCLUDE_DIR OR NOT UTF8PROC_LIBRARY)
+  message(FATAL_ERROR "ember: utf8proc not found (header utf8proc.h: ${UTF8PROC_INCLUDE_DIR}, library: "
+                      "${UTF8PROC_LIBRARY}); apt-get install libutf8proc-dev (or scripts/install-deps.sh)")
+endif()
+target_include_directories(ember_deps INTERFACE ${UTF8PROC_INCLUDE_DIR})
+target_link_libraries(ember_deps INTERFACE ${UTF8PROC_LIBRARY})
