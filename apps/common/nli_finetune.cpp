@@ -224,7 +224,8 @@ FitResult fit(nn::Module& model, const LogitsFn& train_logits, const LogitsFn& v
                          {"train_seconds", tr.seconds},
                          {"valid_loss", va.loss},
                          {"valid_accuracy", va.accuracy()}});
-    std::fprintf(stderr, "%s epoch %lld: train loss %.4f acc %.4f (%.1f pairs/s) | valid loss %.4f acc %.4f\n",
+    if (cfg.epoch_lines)
+      std::fprintf(stderr, "%s epoch %lld: train loss %.4f acc %.4f (%.1f pairs/s) | valid loss %.4f acc %.4f\n",
                  label.c_str(), static_cast<long long>(e), tr.loss, tr.accuracy, tr.pairs_per_second, va.loss,
                  va.accuracy());
     if (va.accuracy() > r.best_valid_accuracy) {

@@ -60,7 +60,8 @@ struct TrainConfig {
   int64_t batch_size = 32;
   int64_t eval_batch_size = 64;
   double clip = 1.0;  // max gradient L2 norm; <= 0: none
-  bool progress = true;
+  bool progress = true;     // progress bars
+  bool epoch_lines = true;  // one summary line per epoch on stderr (fit)
 };
 
 struct EpochResult {
