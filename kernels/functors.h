@@ -13,7 +13,30 @@
 #define EMBER_HD inline
 #endif
 
+#ifndef __CUDACC__
+#include "kernels/cpu/vec_math.h"
+#endif
+
 namespace ember::fn {
+
+// erf and exp as the pointwise functors use them: float on the CPU through the vectorisable
+// kernels/cpu/vec_math.h versions, everything else (double, and any CUDA code) through libm.
+EMBER_HD double erf_k(double x) { return std::erf(x); }
+EMBER_HD double exp_fn(double x) { return std::exp(x); }
+EMBER_HD float erf_k(float x) {
+#ifdef __CUDACC__
+  return erff(x);
+#else
+  return cpu::erf_fast(x);
+#endif
+}
+EMBER_HD float exp_fn(float x) {
+#ifdef __CUDACC__
+  return expf(x);
+#else
+  return cpu::exp_fast(x);
+#endif
+}
 
 // ---- binary ----
 struct Add { template <class T> EMBER_HD T operator()(T a, T b) const { return a + b; } };
@@ -48,7 +71,7 @@ struct Sigmoid { template <class T> EMBER_HD T operator()(T a) const { return T(
 struct Relu { template <class T> EMBER_HD T operator()(T a) const { return a > T(0) ? a : T(0); } };
 // Exact GELU: x·Φ(x), Φ the standard normal CDF.
 struct Gelu {
-  template <class T> EMBER_HD T operator()(T a) const { return T(0.5) * a * (T(1) + std::erf(a * T(0.70710678118654752440))); }
+  template <class T> EMBER_HD T operator()(T a) const { return T(0.5) * a * (T(1) + erf_k(a * T(0.70710678118654752440))); }
 };
 
 // ---- backward: (g, x) → dL/dx, or (g, y) with y the saved output ----
@@ -61,8 +84,8 @@ struct SigmoidGrad { template <class T> EMBER_HD T operator()(T g, T y) const { 
 struct ReluGrad { template <class T> EMBER_HD T operator()(T g, T x) const { return x > T(0) ? g : T(0); } };
 struct GeluGrad {
   template <class T> EMBER_HD T operator()(T g, T x) const {
-    T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
-    T pdf = T(0.39894228040143267794) * std::exp(T(-0.5) * x * x);
+    T cdf = T(0.5) * (T(1) + erf_k(x * T(0.70710678118654752440)));
+    T pdf = T(0.39894228040143267794) * exp_fn(T(-0.5) * x * x);
     return g * (cdf + x * pdf);
   }
 };

@@ -38,6 +38,23 @@ inline float exp_fast(float x) {
   return x < lo ? 0.0f : y;
 }
 
+// erf for float GELU, vectorisable: Abramowitz & Stegun 7.1.26,
+//   erf(|x|) ≈ 1 − (a1·t + a2·t² + a3·t³ + a4·t⁴ + a5·t⁵)·exp(−x²),  t = 1/(1 + p·|x|),
+// with absolute error ≤ 1.5e-7 (about one float ulp at 1), odd in x. GELU = 0.5·x·(1 + erf(x/√2))
+// so its relative error stays ≤ ~2e-7 wherever |GELU(x)| is not already below 1e-7·|x|.
+// Double keeps std::erf (the float64 reference path is exact).
+inline float erf_fast(float x) {
+  const float ax = std::fabs(x);
+  const float t = 1.0f / (1.0f + 0.3275911f * ax);
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  const float y = 1.0f - p * t * exp_fast(-ax * ax);
+  return x < 0.0f ? -y : y;
+}
+
 template <class T>
 inline T exp_k(T x) { return std::exp(x); }
 template <>
