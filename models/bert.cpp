@@ -171,7 +171,7 @@ class Named : public nn::Module {
 // intermediate.dense, output.{dense,LayerNorm}.
 class BertLayer : public nn::Module {
  public:
-  BertLayer(const BertConfig& c, Generator* gen) : cfg_(c), gen_(gen) {
+  BertLayer(const BertConfig& c, Generator* gen) : cfg_(c) {
     const int64_t C = c.hidden_size, I = c.intermediate_size;
     const double s = c.initializer_range;
     auto attention = register_module("attention", std::make_shared<Named>("BertAttention"));
@@ -189,6 +189,7 @@ class BertLayer : public nn::Module {
     out_norm_ = out->register_module("LayerNorm", std::make_shared<nn::LayerNorm>(C, c.layer_norm_eps));
   }
   std::string type_name() const override { return "BertLayer"; }
+  void set_dropout_generator(Generator* gen) { gen_ = gen; }
 
   // x (B, T, C), mask int (B, 1, 1, T) or undefined → (B, T, C).
   Tensor forward(const Tensor& x, const Tensor& mask) {
@@ -207,14 +208,14 @@ class BertLayer : public nn::Module {
 
  private:
   BertConfig cfg_;
-  Generator* gen_;
+  Generator* gen_ = nullptr;  // dropout (null: the default generator)
   std::shared_ptr<nn::Linear> query_, key_, value_, attn_dense_, inter_dense_, out_dense_;
   std::shared_ptr<nn::LayerNorm> attn_norm_, out_norm_;
 };
 
 // ---------------- BertModel ----------------
 
-BertModel::BertModel(const BertConfig& cfg, Generator* gen) : cfg_(cfg), gen_(gen) {
+BertModel::BertModel(const BertConfig& cfg, Generator* gen) : cfg_(cfg) {
   cfg_.validate("BertModel");
   const double s = cfg.initializer_range;
   const int64_t C = cfg.hidden_size;
@@ -252,11 +253,16 @@ Tensor BertModel::encode(const Tensor& input_ids, const Tensor& token_type_ids, 
   Tensor types = token_type_ids.defined() ? token_type_ids.to(dev) : zeros({B, T}, Options(DType::I64, dev));
   Tensor x = add(word_->forward(input_ids.to(dev)), token_type_->forward(types));
   x = add(x, position_->forward(positions));  // (T, C) broadcast over B
-  x = dropout(emb_norm_->forward(x), cfg_.hidden_dropout_prob, is_training(), gen_);
+  x = dropout(emb_norm_->forward(x), cfg_.hidden_dropout_prob, is_training(), dropout_gen_);
   // Keys where attention_mask is 0 get no weight: the fused op takes an integer keep-mask.
   Tensor mask = attention_mask.defined() ? attention_mask.reshape({B, 1, 1, T}) : Tensor();
   for (size_t i = 0; i < layers_->size(); ++i) x = layers_->at<BertLayer>(i)->forward(x, mask);
   return x;
+}
+
+void BertModel::set_dropout_generator(Generator* gen) {
+  dropout_gen_ = gen;
+  for (size_t i = 0; i < layers_->size(); ++i) layers_->at<BertLayer>(i)->set_dropout_generator(gen);
 }
 
 BertModel::Output BertModel::forward(const Tensor& input_ids, const Tensor& token_type_ids,

@@ -53,8 +53,10 @@ class BertLayer;
 class BertModel : public nn::Module {
  public:
   // Initialised as Hugging Face's _init_weights: Linear and Embedding weights N(0, initializer_range),
-  // biases 0, the padding row of word_embeddings 0, LayerNorm 1 / 0.
-  explicit BertModel(const BertConfig& cfg, Generator* gen = nullptr);
+  // biases 0, the padding row of word_embeddings 0, LayerNorm 1 / 0, drawn from `init_gen` (used in
+  // the constructor only; null: the default generator). Dropout draws from the default generator
+  // unless set_dropout_generator names one that outlives the model.
+  explicit BertModel(const BertConfig& cfg, Generator* init_gen = nullptr);
   std::string type_name() const override { return "BertModel"; }
 
   struct Output {
@@ -68,6 +70,7 @@ class BertModel : public nn::Module {
   Tensor encode(const Tensor& input_ids, const Tensor& token_type_ids, const Tensor& attention_mask);
 
   const BertConfig& config() const { return cfg_; }
+  void set_dropout_generator(Generator* gen);
   bool has_pretrained_pooler() const { return pretrained_pooler_; }
   void set_pretrained_pooler(bool on) { pretrained_pooler_ = on; }
 
@@ -78,7 +81,7 @@ class BertModel : public nn::Module {
   std::shared_ptr<nn::LayerNorm> emb_norm_;
   std::shared_ptr<nn::ModuleList> layers_;
   std::shared_ptr<nn::Linear> pooler_dense_;
-  Generator* gen_;
+  Generator* dropout_gen_ = nullptr;
   bool pretrained_pooler_ = false;
 };
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# tests/apps/q4_smoke.sh APP_DIR — q4_mnli_bert end to end on generated data, no weights: a tiny
+# from-scratch BERT (--config tiny) fine-tunes on a toy NLI set, writes its results JSON and a
+# checkpoint folder, and --eval-only reloads that checkpoint and gets the same test accuracy.
+# Also: --help works, and bad flags fail with one clear line before anything slow starts.
+set -euo pipefail
+APP="$1/q4_mnli_bert"
+T="$(mktemp -d)"
+trap 'rm -rf "$T"' EXIT
+mkdir -p "$T/data/mnli" "$T/data/snli" "$T/data/bert"
+# A vocabulary with the specials at BERT's ids and a few words.
+{ echo "[PAD]"; for i in $(seq 1 99); do echo "[unused$i]"; done; echo "[UNK]"; echo "[CLS]"; echo "[SEP]"; echo "[MASK]";
+  for w in a man dog cat runs sleeps is not the park in sits eats food happy sad; do echo "$w"; done; } > "$T/data/bert/vocab.txt"
+# The label follows from the hypothesis: "runs" -> entailment, "sleeps" -> neutral, "not" -> contradiction.
+gen() {  # gen FILE N OFFSET
+  : > "$1"
+  for i in $(seq 1 "$2"); do
+    k=$(( (i + $3) % 3 ))
+    case $k in 0) h="a man runs"; l=entailment;; 1) h="a dog sleeps"; l=neutral;; 2) h="the cat is not happy"; l=contradiction;; esac
+    printf '{"premise": "a man in the park eats food %d", "hypothesis": "%s", "label": "%s"}\n' "$i" "$h" "$l" >> "$1"
+  done
+}
+gen "$T/data/mnli/dev_matched.jsonl" 30 0
+gen "$T/data/mnli/dev_mismatched.jsonl" 40 1
+gen "$T/data/snli/dev.jsonl" 30 2
+gen "$T/data/snli/test.jsonl" 30 0
+gen "$T/data/snli/train_subset20k.jsonl" 30 1
+gzip -n "$T/data/snli/train_subset20k.jsonl"
+
+"$APP" --help | grep -q -- "--weights"
+if "$APP" --data "$T/data" --runs finetune --valid-size 10 > "$T/err.txt" 2>&1; then
+  echo "FAIL: --runs finetune without --weights should fail"; exit 1; fi
+grep -q "needs --weights" "$T/err.txt" || { echo "FAIL: unclear error:"; cat "$T/err.txt"; exit 1; }
+
+"$APP" --data "$T/data" --runs scratch --config tiny --valid-size 10 --epochs 6 --batch-size 16 --scratch-lr 2e-3 \
+  --max-length 32 --save "$T/ck" --json "$T/q4.json" --no-progress > "$T/out.txt" 2>&1 || { cat "$T/out.txt"; exit 1; }
+grep -q "GRADE:" "$T/out.txt"
+test -f "$T/ck/scratch/model.safetensors" && test -f "$T/ck/scratch/config.json" && test -f "$T/ck/scratch/vocab.txt"
+grep -q '"label2id"' "$T/ck/scratch/config.json"
+acc=$(grep -o '"accuracy": *[0-9.]*' "$T/q4.json" | head -1 | grep -o '[0-9.]*$')
+"$APP" --data "$T/data" --valid-size 10 --eval-only "$T/ck/scratch" --json "$T/eval.json" --no-progress > "$T/eval.txt" 2>&1 \
+  || { cat "$T/eval.txt"; exit 1; }
+acc2=$(grep -o '"accuracy": *[0-9.]*' "$T/eval.json" | head -1 | grep -o '[0-9.]*$')
+echo "trained run test accuracy $acc, reloaded checkpoint $acc2"
+[ "$acc" = "$acc2" ] || { echo "FAIL: --eval-only accuracy $acc2 differs from the run's $acc"; exit 1; }
+awk -v a="$acc" 'BEGIN { exit !(a > 0.6) }' || { echo "FAIL: accuracy $acc on a toy task (chance 0.33)"; cat "$T/out.txt"; exit 1; }
+echo "q4_smoke: PASS"
