@@ -10,6 +10,11 @@
 //               backward, AdamW (lr 5e-5, wd 0.01). FLOPs counted by hand: 3 × forward (2·MACs of every
 //               linear layer + attention's two batched products).
 //   bert_infer  the same encoder forward alone, no graph (eval mode)
+//   resnet_train32 / resnet_train64   ResNet18 (10 classes) train step, batch 64 at 32×32 / 64×64:
+//               forward, cross-entropy, backward, SGD momentum 0.9 (batch norm in training mode)
+//   resnet_infer32 / resnet_infer64   the same network in eval mode without a graph
+//   lstm_step   the Q2 LM step: 2×200 tied LSTM, vocabulary 33,278, batch 20 × BPTT 35, cross-entropy,
+//               backward, clip_grad_norm_(0.25), SGD lr 20
 // Each is timed --repeats times after --warmup untimed runs; the table gives the median.
 #include <CLI/CLI.hpp>
 #include <sys/resource.h>
@@ -23,6 +28,8 @@
 #include "engine/ops.h"
 #include "engine/optim/optim.h"
 #include "models/bert.h"
+#include "models/lstm_lm.h"
+#include "models/resnet18.h"
 
 using namespace ember;
 using nlohmann::json;
@@ -74,10 +81,12 @@ struct Row {
 
 int main(int argc, char** argv) {
   CLI::App app{"ember bench: times training/inference steps and a GEMM on this CPU; prints a table, writes JSON"};
-  std::string only = "sgemm,bert_step,bert_infer", json_path = "results/bench_ember.json";
+  std::string only = "sgemm,bert_step,bert_infer,resnet_train32,resnet_infer32,resnet_train64,resnet_infer64,lstm_step";
+  std::string json_path = "results/bench_ember.json";
   int warmup = 2, repeats = 5;
   int64_t batch = 32, length = 128;
-  app.add_option("--only", only, "comma-separated workloads: sgemm, bert_step, bert_infer");
+  app.add_option("--only", only, "comma-separated workloads: sgemm, bert_step, bert_infer, resnet_train32, "
+                                 "resnet_infer32, resnet_train64, resnet_infer64, lstm_step");
   app.add_option("--warmup", warmup, "untimed runs before timing");
   app.add_option("--repeats", repeats, "timed runs (the median is reported)");
   app.add_option("--batch", batch, "BERT batch size");
@@ -148,6 +157,67 @@ int main(int argc, char** argv) {
         r.rss = peak_rss_mib();
         rows.push_back(r);
       }
+    }
+
+    for (int64_t size : {32, 64}) {
+      const std::string tr = "resnet_train" + std::to_string(size), in = "resnet_infer" + std::to_string(size);
+      if (!wants(tr) && !wants(in)) continue;
+      Generator gen(2);
+      models::ResNet18 net(10, &gen);
+      const int64_t B = 64;
+      Tensor x = randn({B, 3, size, size}, {}, &gen);
+      Tensor y = randint(0, 10, {B}, Options(DType::I64), &gen);
+      // Forward FLOPs of ResNet18 at 224² are 1.82 G multiply-adds per image; they scale with the area.
+      const double fwd = 2 * 1.82e9 * B * (double(size) * size) / (224.0 * 224.0);
+      if (wants(tr)) {
+        optim::SGD opt(net.parameters(), 0.01, 0.9);
+        net.train();
+        Row r{"resnet18 train b64 " + std::to_string(size) + "px", "img", double(B), 3 * fwd};
+        r.t = time_it(
+            [&] {
+              opt.zero_grad();
+              Tensor loss = cross_entropy(net.forward(x), y);
+              loss.backward();
+              opt.step();
+              (void)loss.item();
+            },
+            warmup, repeats);
+        r.rss = peak_rss_mib();
+        rows.push_back(r);
+      }
+      if (wants(in)) {
+        net.eval();
+        NoGradGuard ng;
+        Row r{"resnet18 infer b64 " + std::to_string(size) + "px", "img", double(B), fwd};
+        r.t = time_it([&] { Tensor out = net.forward(x); }, warmup, repeats);
+        r.rss = peak_rss_mib();
+        rows.push_back(r);
+      }
+    }
+    if (wants("lstm_step")) {
+      Generator gen(3);
+      const int64_t V = 33278, H = 200, T = 35, B = 20;
+      models::LstmLM lm(models::LstmLMConfig{V, H, H, 2, 0.2, true}, &gen);
+      lm.train();
+      Tensor ids = randint(0, V, {T, B}, Options(DType::I64), &gen), tgt = randint(0, V, {T * B}, Options(DType::I64), &gen);
+      optim::SGD opt(lm.parameters(), 20.0);
+      TensorList params = lm.parameters();
+      // FLOPs: per token and layer 2·(4H·(in + H)) for the gates, plus the decoder 2·H·V.
+      const double flops = 3 * double(T * B) * (2 * 2 * 4.0 * H * (2 * H) + 2.0 * H * V);
+      Row r{"lstm_lm 2x200 b20 t35", "tok", double(T * B), flops};
+      r.t = time_it(
+          [&] {
+            opt.zero_grad();
+            auto [logits, st] = lm.forward(ids, nn::LstmState{});
+            Tensor loss = cross_entropy(logits.reshape({T * B, V}), tgt);
+            loss.backward();
+            optim::clip_grad_norm_(params, 0.25);
+            opt.step();
+            (void)loss.item();
+          },
+          warmup, repeats);
+      r.rss = peak_rss_mib();
+      rows.push_back(r);
     }
 
     double peak_gflops = 0;

@@ -8,6 +8,8 @@ machine's cores). Prints a table and writes JSON; scripts/bench/compare.sh puts 
               depend on the values), batch 32 x length 128, masked mean pooling + Linear(384, 3),
               cross-entropy, backward, torch.optim.AdamW(lr 5e-5, weight_decay 0.01), loss.item()
   bert_infer  the encoder forward under torch.no_grad() in eval mode
+  resnet_train32/64, resnet_infer32/64   torchvision resnet18(num_classes=10), batch 64, SGD momentum 0.9
+  lstm_step   word_language_model's LSTM LM, 2x200 tied, vocab 33,278, batch 20 x bptt 35, clip 0.25, SGD lr 20
 
 Needs Debian's python3-torch and transformers==4.30.2 (pip) for /usr/bin/python3.
   /usr/bin/python3 scripts/bench/bench_pytorch.py --json results/bench_pytorch.json
@@ -36,7 +38,8 @@ def timed(f, warmup, repeats):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="sgemm,bert_step,bert_infer")
+    ap.add_argument("--only", default="sgemm,bert_step,bert_infer,resnet_train32,resnet_infer32,resnet_train64,"
+                                      "resnet_infer64,lstm_step")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=32)
@@ -92,6 +95,56 @@ def main():
             with torch.no_grad():
                 row(f"bert_infer MiniLM b{B} t{T}", B, fwd,
                     timed(lambda: bert(input_ids=ids, token_type_ids=types, attention_mask=mask), a.warmup, a.repeats))
+
+    for size in (32, 64):
+        tr, inf = f"resnet_train{size}", f"resnet_infer{size}"
+        if not wants & {tr, inf}:
+            continue
+        import torchvision
+        net = torchvision.models.resnet18(num_classes=10)
+        B = 64
+        x = torch.randn(B, 3, size, size)
+        y = torch.randint(0, 10, (B,))
+        fwd = 2 * 1.82e9 * B * size * size / (224.0 * 224.0)
+        if tr in wants:
+            opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+            net.train()
+
+            def rstep():
+                opt.zero_grad(set_to_none=True)
+                loss = torch.nn.functional.cross_entropy(net(x), y)
+                loss.backward()
+                opt.step()
+                loss.item()
+            row(f"resnet18 train b64 {size}px", B, 3 * fwd, timed(rstep, a.warmup, a.repeats))
+        if inf in wants:
+            net.eval()
+            with torch.no_grad():
+                row(f"resnet18 infer b64 {size}px", B, fwd, timed(lambda: net(x), a.warmup, a.repeats))
+    if "lstm_step" in wants:
+        V, H, T, B = 33278, 200, 35, 20
+        enc = torch.nn.Embedding(V, H)
+        rnn = torch.nn.LSTM(H, H, 2, dropout=0.2)
+        dec = torch.nn.Linear(H, V)
+        dec.weight = enc.weight
+        drop = torch.nn.Dropout(0.2)
+        params = list(enc.parameters()) + list(rnn.parameters()) + [dec.bias]
+        ids = torch.randint(0, V, (T, B))
+        tgt = torch.randint(0, V, (T * B,))
+        flops = 3 * T * B * (2 * 2 * 4.0 * H * (2 * H) + 2.0 * H * V)
+
+        def lstep():
+            for p in params:
+                p.grad = None
+            out, _ = rnn(drop(enc(ids)))
+            loss = torch.nn.functional.cross_entropy(dec(drop(out)).view(-1, V), tgt)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 0.25)
+            with torch.no_grad():
+                for p in params:
+                    p.add_(p.grad, alpha=-20)
+            loss.item()
+        row("lstm_lm 2x200 b20 t35", T * B, flops, timed(lstep, a.warmup, a.repeats))
 
     print(f"{'workload':32s} {'median ms':>10s} {'items/s':>12s} {'GFLOP/s':>10s} {'RSS MiB':>9s}")
     for r in rows:
