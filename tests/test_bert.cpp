@@ -16,6 +16,7 @@
 #include <fstream>
 #include <set>
 
+#include "tests/test_util.h"
 #include "engine/io/safetensors.h"
 #include "models/bert.h"
 #include "tests/fixtures.h"
@@ -25,6 +26,9 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
+
+using test::TempDir;
+using test::expect_error;
 
 // float64 against Hugging Face in float64: the same sums in another order (GEMM blocking, softmax,
 // LayerNorm), so a few ulps of the terms; the floor covers gradients that cancel to near zero.
@@ -57,30 +61,7 @@ std::shared_ptr<models::BertModel> tiny_model() {
   return model;
 }
 
-template <class F>
-void expect_error(F f, const std::string& part) {
-  try {
-    f();
-    FAIL("expected an error containing '", part, "'");
-  } catch (const Error& e) {
-    INFO("message: ", e.what());
-    CHECK(std::string(e.what()).find(part) != std::string::npos);
-  }
-}
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int n = 0;
-    path = fs::temp_directory_path() / ("ember_bert_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 }  // namespace
 

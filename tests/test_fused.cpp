@@ -15,6 +15,7 @@
 #include <string>
 
 #include "tests/fixtures.h"
+#include "tests/test_util.h"
 #include "tests/gradcheck.h"
 
 using namespace ember;
@@ -38,18 +39,7 @@ Tensor load(const json& j, bool requires_grad = false) { return test::fixture_te
 Tensor load_int(const json& j) { return test::fixture_int_tensor(j); }
 
 void expect_matches_torch(const Tensor& got, const json& want, const std::string& what) {
-  REQUIRE_MESSAGE(got.defined(), what, ": no tensor");
-  REQUIRE_MESSAGE(got.shape() == want.at("shape").get<Shape>(), what, ": shape ", shape_str(got.shape()));
-  std::vector<double> a = got.to_vector<double>(), b = want.at("data").get<std::vector<double>>();
-  double worst = 0;
-  size_t bad = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    double err = std::fabs(a[i] - b[i]);
-    worst = std::max(worst, err);
-    if (!(err <= kFixtureRtol * std::fabs(b[i]) + kFixtureAtol)) ++bad;
-  }
-  INFO(what, ": max |ours - torch| = ", worst);
-  CHECK(bad == 0);
+  test::expect_close(got, test::fixture_tensor(want), kFixtureRtol, kFixtureAtol, what);
 }
 
 void expect_close_f32(const Tensor& f32, const Tensor& f64, const std::string& what) {
@@ -65,18 +55,7 @@ void expect_close_f32(const Tensor& f32, const Tensor& f64, const std::string& w
   CHECK(worst <= kF32Tol);
 }
 
-// Runs f and checks that it throws an ember::Error whose message contains `part`.
-template <class F>
-void expect_error(F f, const std::string& part) {
-  try {
-    f();
-    FAIL_CHECK("expected an error containing \"", part, "\"");
-  } catch (const Error& e) {
-    std::string message = e.what();
-    INFO("message: ", message);
-    CHECK(message.find(part) != std::string::npos);
-  }
-}
+using test::expect_error;
 
 Tensor sdpa(const TensorList& in, const Tensor& mask = Tensor(), double scale = 0.0) {
   return scaled_dot_product_attention(in[0], in[1], in[2], mask, 0.0, false, scale);

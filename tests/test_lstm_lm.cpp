@@ -23,6 +23,7 @@
 #include <set>
 #include <string>
 
+#include "tests/test_util.h"
 #include "datasets/wikitext.h"
 #include "engine/optim/optim.h"
 #include "models/lstm_lm.h"
@@ -33,6 +34,10 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
+
+using test::TempDir;
+using test::write_text;
+using test::expect_error;
 
 // Against PyTorch in float64: |ours − torch| ≤ kFixtureRtol·|torch| + kFixtureAtol. Both sides
 // compute the same sums in a different order, so they differ by a few ulps of the terms; the
@@ -72,18 +77,7 @@ void fill_parameters(models::LstmLM& model) {
 }
 
 void expect_matches_torch(const Tensor& got, const json& want, const std::string& what) {
-  REQUIRE_MESSAGE(got.defined(), what, ": no tensor");
-  REQUIRE_MESSAGE(got.shape() == want.at("shape").get<Shape>(), what, ": shape ", shape_str(got.shape()));
-  std::vector<double> a = got.to_vector<double>(), b = want.at("data").get<std::vector<double>>();
-  double worst = 0;
-  size_t bad = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    double err = std::fabs(a[i] - b[i]);
-    worst = std::max(worst, err);
-    if (!(err <= kFixtureRtol * std::fabs(b[i]) + kFixtureAtol)) ++bad;
-  }
-  INFO(what, ": max |ours - torch| = ", worst);
-  CHECK(bad == 0);
+  test::expect_close(got, test::fixture_tensor(want), kFixtureRtol, kFixtureAtol, what);
 }
 
 // One variant of the fixture ("tied" / "untied") end to end.
@@ -124,41 +118,8 @@ void check_against_torch(const char* variant) {
   expect_matches_torch(c0.grad(), fx.at("grad_c0"), "grad c0");
 }
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("ember_lstm_lm_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::string str() const { return path.string(); }
-};
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  REQUIRE(out.good());
-}
 
-// Runs f and checks that it throws an ember::Error whose message contains `part`.
-template <class F>
-void expect_error(F f, const std::string& part) {
-  try {
-    f();
-    FAIL_CHECK("expected an error containing \"", part, "\"");
-  } catch (const Error& e) {
-    std::string message = e.what();
-    INFO("message: ", message);
-    CHECK(message.find(part) != std::string::npos);
-  }
-}
 
 // A corpus with structure: lines of the 20-word cycle p0 … p19, each word replaced with
 // probability 1/10 by one of ten noise words n0 … n9. A model that has learnt the cycle pays

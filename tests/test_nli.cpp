@@ -12,6 +12,7 @@
 #include <fstream>
 #include <set>
 
+#include "tests/test_util.h"
 #include "datasets/nli.h"
 #include "engine/error.h"
 
@@ -21,52 +22,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-// (The same small helper as tests/test_datasets.cpp; there is no shared one in tests/.)
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("ember_nli_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::string str() const { return path.string(); }
-};
+using test::TempDir;
+using test::write_text;
+using test::write_gzip;
+using test::read_text;
+using test::error_of;
+using test::has;
 
-void write_text(const std::string& path, const std::string& text) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  REQUIRE(out.good());
-}
-void write_gzip(const std::string& path, const std::string& text) {
-  fs::create_directories(fs::path(path).parent_path());
-  gzFile f = gzopen(path.c_str(), "wb");
-  REQUIRE(f != nullptr);
-  REQUIRE(gzwrite(f, text.data(), static_cast<unsigned>(text.size())) == static_cast<int>(text.size()));
-  REQUIRE(gzclose(f) == Z_OK);
-}
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
 
 // The error read_nli gives for a file called `name` holding `text`.
 std::string read_error(const TempDir& d, const std::string& name, const std::string& text) {

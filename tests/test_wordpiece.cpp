@@ -26,6 +26,7 @@
 
 #include <utf8proc.h>
 
+#include "tests/test_util.h"
 #include "datasets/wordpiece.h"
 #include "tests/fixtures.h"
 
@@ -36,37 +37,13 @@ using nlohmann::json;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("ember_wordpiece_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using test::TempDir;
+using test::write_text;
+using test::error_of;
+using test::has;
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  REQUIRE(out.good());
-}
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
 
 // A whole gzip file (tests/fixtures/*.gz) as a string.
 std::string read_gzip(const std::string& path) {
