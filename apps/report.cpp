@@ -190,10 +190,13 @@ std::vector<Study> plan(const Flags& o, const std::string& data) {
   return s;
 }
 
-// Accuracy of the named run in a Q3/Q4 results JSON ({"runs": [{"run", "test": {"accuracy"}}]}).
+// Accuracy of the named run in a Q3/Q4 results JSON: Q4 writes {"runs": [{"run", "test": {"accuracy"}}]},
+// Q3 writes {"modes": [{"mode", "test": {"accuracy"}}]}.
 double run_acc(const json& j, const std::string& name) {
-  for (auto& r : j.value("runs", json::array()))
-    if (r.value("run", "") == name) return r["test"].value("accuracy", -1.0);
+  for (const char* list : {"runs", "modes"})
+    for (auto& r : j.value(list, json::array()))
+      if (r.value("run", r.value("mode", std::string())) == name && r.contains("test"))
+        return r["test"].value("accuracy", -1.0);
   return -1;
 }
 
