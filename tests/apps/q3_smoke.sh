@@ -8,28 +8,9 @@ set -euo pipefail
 APP="$1/q3_mnli_lstm"
 T="$(mktemp -d)"
 trap 'rm -rf "$T"' EXIT
-mkdir -p "$T/data/mnli" "$T/data/snli" "$T/data/wikitext-2"
-# WikiText-style lines over the toy words (pre-tokenised, with <unk> for rare words, as WikiText is).
-for i in $(seq 1 60); do
-  echo " a man in the park eats <unk> food . the dog runs . a cat sleeps , it is not happy . "
-done > "$T/data/wikitext-2/train.txt"
-head -5 "$T/data/wikitext-2/train.txt" > "$T/data/wikitext-2/valid.txt"
-head -5 "$T/data/wikitext-2/train.txt" > "$T/data/wikitext-2/test.txt"
-# The label follows from the hypothesis: "runs" -> entailment, "sleeps" -> neutral, "not" -> contradiction.
-gen() {  # gen FILE N OFFSET
-  : > "$1"
-  for i in $(seq 1 "$2"); do
-    k=$(( (i + $3) % 3 ))
-    case $k in 0) h="A man runs."; l=entailment;; 1) h="A dog sleeps."; l=neutral;; 2) h="The cat isn't happy."; l=contradiction;; esac
-    printf '{"premise": "A man in the park eats food %d.", "hypothesis": "%s", "label": "%s"}\n' "$i" "$h" "$l" >> "$1"
-  done
-}
-gen "$T/data/mnli/dev_matched.jsonl" 30 0
-gen "$T/data/mnli/dev_mismatched.jsonl" 40 1
-gen "$T/data/snli/dev.jsonl" 30 2
-gen "$T/data/snli/test.jsonl" 30 0
-gen "$T/data/snli/train_subset20k.jsonl" 30 1
-gzip -n "$T/data/snli/train_subset20k.jsonl"
+source "$(dirname "$0")/toy_data.sh"
+toy_nli "$T/data"
+toy_wikitext "$T/data"
 
 "$APP" --help | grep -q -- "--lm-lr"
 if "$APP" --data "$T/data" --modes frozen,bogus > "$T/err.txt" 2>&1; then

@@ -7,25 +7,9 @@ set -euo pipefail
 APP="$1/q4_mnli_bert"
 T="$(mktemp -d)"
 trap 'rm -rf "$T"' EXIT
-mkdir -p "$T/data/mnli" "$T/data/snli" "$T/data/bert"
-# A vocabulary with the specials at BERT's ids and a few words.
-{ echo "[PAD]"; for i in $(seq 1 99); do echo "[unused$i]"; done; echo "[UNK]"; echo "[CLS]"; echo "[SEP]"; echo "[MASK]";
-  for w in a man dog cat runs sleeps is not the park in sits eats food happy sad; do echo "$w"; done; } > "$T/data/bert/vocab.txt"
-# The label follows from the hypothesis: "runs" -> entailment, "sleeps" -> neutral, "not" -> contradiction.
-gen() {  # gen FILE N OFFSET
-  : > "$1"
-  for i in $(seq 1 "$2"); do
-    k=$(( (i + $3) % 3 ))
-    case $k in 0) h="a man runs"; l=entailment;; 1) h="a dog sleeps"; l=neutral;; 2) h="the cat is not happy"; l=contradiction;; esac
-    printf '{"premise": "a man in the park eats food %d", "hypothesis": "%s", "label": "%s"}\n' "$i" "$h" "$l" >> "$1"
-  done
-}
-gen "$T/data/mnli/dev_matched.jsonl" 30 0
-gen "$T/data/mnli/dev_mismatched.jsonl" 40 1
-gen "$T/data/snli/dev.jsonl" 30 2
-gen "$T/data/snli/test.jsonl" 30 0
-gen "$T/data/snli/train_subset20k.jsonl" 30 1
-gzip -n "$T/data/snli/train_subset20k.jsonl"
+source "$(dirname "$0")/toy_data.sh"
+toy_nli "$T/data"
+toy_bert_vocab "$T/data"
 
 "$APP" --help | grep -q -- "--weights"
 if "$APP" --data "$T/data" --runs finetune --valid-size 10 > "$T/err.txt" 2>&1; then
