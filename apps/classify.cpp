@@ -22,9 +22,6 @@
 //   /usr/bin/python3 -c "from torchvision.models._meta import _IMAGENET_CATEGORIES as c; print('\n'.join(c))" \
 //       > imagenet_classes.txt
 // writes a file for --labels.
-#define STB_IMAGE_IMPLEMENTATION
-#include <stb/stb_image.h>
-
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -35,6 +32,7 @@
 #include <numeric>
 
 #include "apps/common/app_util.h"
+#include "apps/common/image_io.h"
 #include "models/resnet18.h"
 
 using namespace ember;
@@ -52,27 +50,8 @@ struct Flags {
   int64_t top = 5;
 };
 
-struct Image {
-  Tensor pixels;  // (1, 3, H, W) float32 in [0, 1]
-  int64_t width = 0, height = 0;
-};
-
-Image read_image(const std::string& path) {
-  EMBER_CHECK(std::filesystem::exists(path), "image '", path, "' does not exist");
-  EMBER_CHECK(!std::filesystem::is_directory(path), "image '", path, "' is a directory");
-  int w = 0, h = 0, channels = 0;
-  stbi_uc* data = stbi_load(path.c_str(), &w, &h, &channels, 3);  // forced to RGB
-  EMBER_CHECK(data != nullptr, "cannot read image '", path, "': ", stbi_failure_reason(),
-              " (stb_image reads PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PIC and PNM)");
-  std::unique_ptr<stbi_uc, void (*)(void*)> owned(data, stbi_image_free);
-  const int64_t H = h, W = w;
-  std::vector<float> chw(static_cast<size_t>(3 * H * W));
-  for (int64_t y = 0; y < H; ++y)  // interleaved HWC bytes → planar CHW floats
-    for (int64_t x = 0; x < W; ++x)
-      for (int64_t c = 0; c < 3; ++c)
-        chw[static_cast<size_t>((c * H + y) * W + x)] = static_cast<float>(data[(y * W + x) * 3 + c]) / 255.0f;
-  return {from_vector(chw, {1, 3, H, W}), W, H};
-}
+using app::Image;
+using app::read_image;
 
 // Bilinear resize to (out_h, out_w); an area average first when shrinking by 2× or more.
 Tensor resize(const Tensor& x, int64_t out_h, int64_t out_w) {

@@ -49,6 +49,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "random seed (initialisation, dropout)");
   app.add_option("--save", o.save, "checkpoint folder (best validation model, vocab, config)");
   app.add_option("--resume", o.resume, "start from the weights in this checkpoint folder");
+  app.add_flag("--continue", o.continue_run, "continue the interrupted run of --save from its last finished epoch "
+               "(<save>-resume/: weights, optimizer, lr, RNG): the same results as a run never interrupted");
   app.add_option("--json", json_path, "where to write the results JSON");
   CLI11_PARSE(app, argc, argv);
 

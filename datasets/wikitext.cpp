@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/io/files.h"
+
 namespace ember::datasets {
 
 namespace fs = std::filesystem;
@@ -102,28 +104,19 @@ int64_t Vocab::unk_id() const {
   return it->second;
 }
 
-void Vocab::save(const std::string& path) const {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    EMBER_CHECK(out.good(), "Vocab::save: cannot create ", tmp);
-    for (int64_t i = 0; i < size(); ++i) {
-      const std::string& w = words_[i];
-      if (w.empty() || w.find_first_of("\r\n") != std::string::npos) {
-        out.close();
-        std::remove(tmp.c_str());
-        EMBER_FAIL("Vocab::save: word ", i, " is empty or holds a line break; cannot write one word per line to ", path);
-      }
-      out << w << '\n';
-    }
-    out.flush();
-    EMBER_CHECK(out.good(), "Vocab::save: write to ", tmp, " failed");
+std::string Vocab::text() const {
+  std::string out;
+  for (int64_t i = 0; i < size(); ++i) {
+    const std::string& w = words_[i];
+    EMBER_CHECK(!w.empty() && w.find_first_of("\r\n") == std::string::npos, "Vocab: word ", i,
+                " is empty or holds a line break; cannot write one word per line");
+    out += w;
+    out += '\n';
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    EMBER_FAIL("Vocab::save: cannot rename ", tmp, " to ", path);
-  }
+  return out;
 }
+
+void Vocab::save(const std::string& path) const { io::write_file_atomic(path, text()); }
 
 Vocab Vocab::load(const std::string& path) {
   const std::string text = read_whole_file(path);

@@ -42,7 +42,8 @@ class Vocab {
 
   // One word per line, in id order, UTF-8. Written to a temporary file in the same directory,
   // then renamed over `path`, so a reader never sees half a vocabulary.
-  void save(const std::string& path) const;
+  void save(const std::string& path) const;  // atomically
+  std::string text() const;                  // what save writes: one word per line
   // Reads what save wrote; empty lines, words with whitespace and duplicates are errors.
   static Vocab load(const std::string& path);
 

@@ -334,6 +334,16 @@ LoadedBert load_bert(const std::string& dir) {
   EMBER_CHECK(!j.is_discarded(), "load_bert: '", cfg_path.string(), "' is not valid JSON");
   BertConfig cfg = BertConfig::from_json(j, cfg_path.string());
   safetensors::File file = safetensors::load(weights_path.string());
+  // The config alone must not size an allocation: its weight matrices (biases, LayerNorms and the
+  // optional pooler left out, so this is a lower bound) must fit in what the file really holds.
+  double held = 0;
+  for (const auto& [name, t] : file.tensors) held += static_cast<double>(t.numel());
+  const double H = double(cfg.hidden_size), I = double(cfg.intermediate_size);
+  const double need = H * double(cfg.vocab_size + cfg.max_position_embeddings + cfg.type_vocab_size) +
+                      double(cfg.num_hidden_layers) * (4 * H * H + 2 * H * I);
+  EMBER_CHECK(need <= held, "load_bert: '", cfg_path.string(), "' describes a model of at least ", need,
+              " weights, but '", weights_path.string(), "' holds only ", held,
+              " values: the two files do not belong together (or the weights are truncated)");
   auto model = std::make_shared<BertModel>(cfg);
   LoadedBert out = bind_bert_weights(model, std::move(file.tensors), weights_path.string());
   out.config = j;

@@ -97,13 +97,13 @@ nlohmann::json wikitext_tokenisation() {
 
 void save_lstm_lm(const std::string& dir, const LstmLM& model, const datasets::Vocab& vocab,
                   const nlohmann::json& extra) {
-  std::filesystem::create_directories(dir);
   nlohmann::json config = extra;
   config["model"] = model.config().to_json();
   config["tokenisation"] = wikitext_tokenisation();
-  safetensors::save(dir + "/model.safetensors", model.state_dict(), {{"config", model.config().to_json().dump()}});
-  vocab.save(dir + "/vocab.txt");
-  io::write_file_atomic(dir + "/config.json", config.dump(2) + "\n");
+  // All three files replace the folder's together: a crash mid-save leaves the previous checkpoint.
+  io::write_dir_atomic(dir, {{"model.safetensors", safetensors::save_to_memory(model.state_dict(), {{"config", model.config().to_json().dump()}})},
+                             {"vocab.txt", vocab.text()},
+                             {"config.json", config.dump(2) + "\n"}});
 }
 
 LoadedLstmLM load_lstm_lm(const std::string& dir) {
@@ -123,8 +123,18 @@ LoadedLstmLM load_lstm_lm(const std::string& dir) {
   LstmLMConfig mc = LstmLMConfig::from_json(config["model"]);
   EMBER_CHECK(mc.vocab_size == out.vocab.size(), "load_lstm_lm: config says vocab_size ", mc.vocab_size,
               " but vocab.txt has ", out.vocab.size(), " words");
-  out.model = std::make_shared<LstmLM>(mc);
   safetensors::File weights = safetensors::load(dir + "/model.safetensors");
+  // The config alone must not size an allocation: the model's weight matrices (biases left out,
+  // so this is a lower bound) must fit in what the file really holds.
+  double held = 0;
+  for (const auto& [name, t] : weights.tensors) held += static_cast<double>(t.numel());
+  const double V = double(mc.vocab_size), E = double(mc.emsize), H = double(mc.nhid);
+  double need = V * E + (mc.tied ? 0 : V * H);
+  need += 4 * H * (E + H) + double(mc.layers - 1) * 8 * H * H;  // layer 0 reads E inputs, the others H
+  EMBER_CHECK(need <= held, "load_lstm_lm: '", cfg_path, "' describes a model of at least ", need, " weights, but '",
+              dir, "/model.safetensors' holds only ", held,
+              " values: the two files do not belong together (or the weights are truncated)");
+  out.model = std::make_shared<LstmLM>(mc);
   out.model->load_state_dict(weights.tensors, /*strict=*/true);
   return out;
 }

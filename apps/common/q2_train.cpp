@@ -8,6 +8,8 @@
 
 #include "apps/common/app_util.h"
 #include "datasets/wikitext.h"
+#include "engine/io/files.h"
+#include "engine/io/safetensors.h"
 #include "engine/optim/optim.h"
 #include "models/lstm_lm.h"
 
@@ -137,6 +139,17 @@ EpochResult train_epoch(models::LstmLM& model, optim::Optimizer& opt, const Tens
   return r;
 }
 
+// What must match for --continue to be exact: every setting the numbers depend on (not --epochs:
+// an interrupted run may also be extended).
+nlohmann::json run_fingerprint(const LmTrainConfig& o, int64_t vocab_size, int64_t train_tokens) {
+  return {{"emsize", o.emsize},   {"nhid", o.nhid},           {"layers", o.layers},
+          {"dropout", o.dropout}, {"tied", o.tied},           {"bptt", o.bptt},
+          {"batch_size", o.batch_size}, {"eval_batch_size", o.eval_batch_size}, {"train_tokens", train_tokens},
+          {"lr", o.lr},           {"clip", o.clip},           {"optimizer", o.optimizer},
+          {"weight_decay", o.weight_decay}, {"seed", o.seed}, {"vocab_size", vocab_size},
+          {"device", o.device},   {"resume", o.resume}};
+}
+
 }  // namespace
 
 LmTrainResult train_wikitext_lm(const std::string& wt_dir, const LmTrainConfig& o) {
@@ -173,7 +186,29 @@ LmTrainResult train_wikitext_lm(const std::string& wt_dir, const LmTrainConfig& 
 
   LmTrainResult r;
   double best_val = INFINITY, lr = o.lr;
-  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+  int first_epoch = 1;
+  const std::string state_dir = o.save + "-resume";
+  const nlohmann::json run = run_fingerprint(o, corpus.vocab.size(), static_cast<int64_t>(train_ids.size()));
+  if (o.continue_run) {
+    EMBER_CHECK(std::filesystem::exists(state_dir + "/train_state.json"), "--continue: no training state in '",
+                state_dir, "' (a run with --save ", o.save, " writes it after each epoch)");
+    nlohmann::json st = nlohmann::json::parse(io::read_file(state_dir + "/train_state.json"), nullptr, false);
+    EMBER_CHECK(st.is_object() && st.contains("run") && st.contains("epoch"), "--continue: '", state_dir,
+                "/train_state.json' is not a training state");
+    EMBER_CHECK(st["run"] == run, "--continue: the run in '", state_dir, "' was made with other settings:\n  saved ",
+                st["run"].dump(), "\n  now   ", run.dump());
+    model->load_state_dict(safetensors::load(state_dir + "/model.safetensors").tensors);
+    opt->load_state_dict(safetensors::load(state_dir + "/optimizer.safetensors").tensors);
+    first_epoch = st["epoch"].get<int>() + 1;
+    lr = st["lr"].get<double>();
+    best_val = st["best_valid_loss"].get<double>();
+    r.history = st["history"];
+    r.tokens_per_second = st.value("tokens_per_second", 0.0);
+    default_generator().set_offset(st["generator_offset"].get<uint64_t>());
+    std::printf("continuing the run saved in %s after epoch %d (lr %.4g, best valid ppl %.2f)\n", state_dir.c_str(),
+                first_epoch - 1, lr, std::exp(best_val));
+  }
+  for (int epoch = first_epoch; epoch <= o.epochs; ++epoch) {
     EpochResult tr = train_epoch(*model, *opt, train, o, dev, epoch);
     double val = evaluate(*model, valid, o.bptt, dev, "valid");
     r.tokens_per_second = tr.tokens_per_second;
@@ -190,6 +225,14 @@ LmTrainResult train_wikitext_lm(const std::string& wt_dir, const LmTrainConfig& 
       lr /= 4;  // the example's annealing: divide by 4 when validation does not improve
       for (auto& g : opt->param_groups()) g.lr = lr;
     }
+    // Everything the next epoch depends on, replaced as a whole (a crash leaves the previous one).
+    nlohmann::json st = {{"run", run},           {"epoch", epoch},
+                         {"lr", lr},             {"best_valid_loss", best_val},
+                         {"history", r.history}, {"tokens_per_second", r.tokens_per_second},
+                         {"generator_offset", default_generator().offset()}};
+    io::write_dir_atomic(state_dir, {{"model.safetensors", safetensors::save_to_memory(model->state_dict())},
+                                     {"optimizer.safetensors", safetensors::save_to_memory(opt->state_dict())},
+                                     {"train_state.json", st.dump(2) + "\n"}});
   }
   // Test with the best validation checkpoint, as the example does.
   r.valid_perplexity = std::exp(best_val);

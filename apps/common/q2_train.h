@@ -23,6 +23,10 @@ struct LmTrainConfig {
   double dropout = 0.2, lr = 20, clip = 0.25, weight_decay = 0;
   bool tied = false;
   bool test_perplexity = true;  // false: skip the final test pass (q3 needs only the checkpoint)
+  // After each epoch the whole training state (weights, optimizer state, lr, best validation loss,
+  // RNG position, history) goes to <save>-resume/, atomically; continue_run picks an interrupted
+  // run up from there and gives bit-identical results to a run never interrupted.
+  bool continue_run = false;
   uint64_t seed = 1111;
 };
 

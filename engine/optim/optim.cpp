@@ -147,6 +147,79 @@ void Optimizer::for_each_update(
   }
 }
 
+std::vector<std::pair<std::string, Tensor>> Optimizer::state_dict() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    const std::string g = std::to_string(gi);
+    out.emplace_back(g + ".lr", from_vector<double>({groups_[gi].lr}, {1}));
+    for (size_t pi = 0; pi < state_[gi].size(); ++pi) {
+      const ParamState& st = state_[gi][pi];
+      if (st.step == 0) continue;
+      const std::string k = g + "." + std::to_string(pi) + ".";
+      out.emplace_back(k + "step", from_vector<int64_t>({st.step}, {1}));
+      if (st.momentum_buffer.defined()) out.emplace_back(k + "momentum_buffer", st.momentum_buffer.to(Device::cpu()).clone());
+      if (st.exp_avg.defined()) out.emplace_back(k + "exp_avg", st.exp_avg.to(Device::cpu()).clone());
+      if (st.exp_avg_sq.defined()) out.emplace_back(k + "exp_avg_sq", st.exp_avg_sq.to(Device::cpu()).clone());
+    }
+  }
+  return out;
+}
+
+void Optimizer::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state) {
+  std::vector<std::vector<ParamState>> fresh(groups_.size());
+  std::vector<double> lrs(groups_.size(), -1);
+  for (size_t gi = 0; gi < groups_.size(); ++gi) fresh[gi].resize(groups_[gi].params.size());
+  for (const auto& [key, t] : state) {
+    // GROUP.lr or GROUP.INDEX.FIELD
+    const size_t d1 = key.find('.');
+    EMBER_CHECK(d1 != std::string::npos && d1 > 0 && d1 < 10 && key.find_first_not_of("0123456789") == d1, name(),
+                ": optimizer state entry '", key, "' is not GROUP.lr or GROUP.INDEX.FIELD");
+    const size_t gi = std::stoul(key.substr(0, d1));
+    EMBER_CHECK(gi < groups_.size(), name(), ": optimizer state entry '", key, "' names group ", gi, " but there are ",
+                groups_.size());
+    const std::string rest = key.substr(d1 + 1);
+    if (rest == "lr") {
+      EMBER_CHECK(t.dtype() == DType::F64 && t.numel() == 1, name(), ": '", key, "' must be one float64");
+      lrs[gi] = t.contiguous().data<double>()[0];
+      continue;
+    }
+    const size_t d2 = rest.find('.');
+    EMBER_CHECK(d2 != std::string::npos && d2 > 0 && d2 < 10 && rest.find_first_not_of("0123456789") == d2, name(),
+                ": optimizer state entry '", key, "' is not GROUP.INDEX.FIELD");
+    const size_t pi = std::stoul(rest.substr(0, d2));
+    const std::string field = rest.substr(d2 + 1);
+    EMBER_CHECK(pi < groups_[gi].params.size(), name(), ": optimizer state entry '", key, "' names parameter ", pi,
+                " of group ", gi, ", which has ", groups_[gi].params.size());
+    const Tensor& p = groups_[gi].params[pi];
+    ParamState& st = fresh[gi][pi];
+    if (field == "step") {
+      EMBER_CHECK(t.dtype() == DType::I64 && t.numel() == 1, name(), ": '", key, "' must be one int64");
+      st.step = t.contiguous().data<int64_t>()[0];
+      EMBER_CHECK(st.step > 0, name(), ": '", key, "' = ", st.step, ", expected a positive step count");
+      continue;
+    }
+    Tensor* slot = field == "momentum_buffer" ? &st.momentum_buffer
+                   : field == "exp_avg"       ? &st.exp_avg
+                   : field == "exp_avg_sq"    ? &st.exp_avg_sq
+                                              : nullptr;
+    EMBER_CHECK(slot != nullptr, name(), ": optimizer state entry '", key, "': unknown field '", field,
+                "' (expected step, momentum_buffer, exp_avg, exp_avg_sq)");
+    EMBER_CHECK(t.shape() == p.shape() && t.dtype() == p.dtype(), name(), ": '", key, "' is ", t.dtype(), " ",
+                t.shape(), " but parameter ", pi, " of group ", gi, " is ", p.dtype(), " ", p.shape());
+    *slot = t.to(p.device()).clone();
+  }
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    EMBER_CHECK(lrs[gi] > 0, name(), ": the optimizer state has no lr for group ", gi);
+    for (size_t pi = 0; pi < fresh[gi].size(); ++pi) {
+      const ParamState& st = fresh[gi][pi];
+      const bool any = st.momentum_buffer.defined() || st.exp_avg.defined() || st.exp_avg_sq.defined();
+      EMBER_CHECK(st.step > 0 || !any, name(), ": parameter ", pi, " of group ", gi, " has state but no step count");
+    }
+  }
+  for (size_t gi = 0; gi < groups_.size(); ++gi) groups_[gi].lr = lrs[gi];
+  state_ = std::move(fresh);
+}
+
 // ---------------- SGD ----------------
 
 SGD::SGD(std::vector<ParamGroup> groups) : Optimizer(std::move(groups)) { validate_all(); }

@@ -64,6 +64,14 @@ class Optimizer {
   const std::vector<ParamGroup>& param_groups() const { return groups_; }
   const ParamState& state(size_t group, size_t index) const { return state_.at(group).at(index); }
 
+  // Checkpoints that resume exactly: every parameter's state as named CPU tensors,
+  // "GROUP.INDEX.step" (int64 scalar), ".momentum_buffer", ".exp_avg", ".exp_avg_sq" (those
+  // defined), and each group's lr as "GROUP.lr" (float64 scalar). load_state_dict wants the same
+  // parameter layout and checks every name, shape and dtype against it; a parameter the saved
+  // optimizer never updated has no entries and starts fresh.
+  std::vector<std::pair<std::string, Tensor>> state_dict() const;
+  void load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state);
+
  protected:
   // Checks one group's options (called for every group by the derived constructors and by
   // add_param_group).
