@@ -18,11 +18,21 @@ LstmLMConfig LstmLMConfig::from_json(const nlohmann::json& j) {
   LstmLMConfig c;
   for (const char* key : {"vocab_size", "emsize", "nhid", "layers", "dropout", "tied"})
     EMBER_CHECK(j.contains(key), "LstmLM config: missing key '", key, "' in ", j.dump());
-  c.vocab_size = j.at("vocab_size").get<int64_t>();
-  c.emsize = j.at("emsize").get<int64_t>();
-  c.nhid = j.at("nhid").get<int64_t>();
-  c.layers = j.at("layers").get<int64_t>();
+  // Types checked before get<>: nlohmann's float -> int64 conversion of 3e88 is undefined behaviour
+  // (found by tests/fuzz/fuzz_checkpoint).
+  auto integer = [&](const char* key) {
+    EMBER_CHECK(j.at(key).is_number_integer() && j.at(key).get<int64_t>() > 0, "LstmLM config: '", key,
+                "' must be a positive integer, got ", j.at(key).dump());
+    return j.at(key).get<int64_t>();
+  };
+  c.vocab_size = integer("vocab_size");
+  c.emsize = integer("emsize");
+  c.nhid = integer("nhid");
+  c.layers = integer("layers");
+  EMBER_CHECK(j.at("dropout").is_number() && j.at("dropout").get<double>() >= 0 && j.at("dropout").get<double>() < 1,
+              "LstmLM config: 'dropout' must be a number in [0, 1), got ", j.at("dropout").dump());
   c.dropout = j.at("dropout").get<double>();
+  EMBER_CHECK(j.at("tied").is_boolean(), "LstmLM config: 'tied' must be true or false, got ", j.at("tied").dump());
   c.tied = j.at("tied").get<bool>();
   return c;
 }

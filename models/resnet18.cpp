@@ -219,6 +219,15 @@ LoadedResNet18 load_resnet18(const std::string& path) {
   EMBER_CHECK(fc_w.dim() == 2 && fc_w.size(1) == 512 && fc_w.size(0) > 0, "load_resnet18: '", path,
               "': fc.weight must be (num_classes, 512), got ", fc_w.shape());
 
+  // Building the model initialises 11 M weights; a file far too small to be a ResNet18 is refused
+  // before that (the strict load below names each missing or mis-shaped tensor of the others).
+  constexpr int64_t kBackboneWeights = 11176512;  // torchvision's resnet18 outside fc (11,689,512 − 513,000)
+  int64_t held = 0;
+  for (const auto& [name, t] : file.tensors) held += t.numel();
+  EMBER_CHECK(2 * (held - fc_w.numel()) >= kBackboneWeights, "load_resnet18: '", path, "' holds ", held - fc_w.numel(),
+              " values outside fc.weight, less than half of the ", kBackboneWeights,
+              " weights torchvision's resnet18 has there: not a ResNet18 (", file.tensors.size(), " tensors)");
+
   LoadedResNet18 out;
   out.model = std::make_shared<ResNet18>(fc_w.size(0));
   // The model takes the file's floating dtype (float32 normally; a float64 file stays float64),

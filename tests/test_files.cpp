@@ -78,6 +78,11 @@ TEST_CASE("files: a checkpoint whose config claims a huge model is refused befor
   test::write_text(dir + "/config.json", j.dump());
   test::expect_error([&] { models::load_lstm_lm(dir); }, "holds only");
   test::expect_error([&] { models::load_lstm_lm(dir); }, "do not belong together");
+  // fuzz_checkpoint finding: a float where an integer belongs (3.3e88) reached nlohmann's float ->
+  // int64 conversion, undefined behaviour; now a clear error.
+  j["model"]["nhid"] = 3.33333e+88;
+  test::write_text(dir + "/config.json", j.dump());
+  test::expect_error([&] { models::load_lstm_lm(dir); }, "'nhid' must be a positive integer, got 3.33333e+88");
 }
 
 TEST_CASE("files: a BERT folder whose config.json claims far more weights than model.safetensors holds is refused") {

@@ -32,6 +32,9 @@ TEST_CASE("image_io: hostile and broken files are refused with one clear error")
   // fuzz_image finding: 54 digits straight after the magic overflowed ember's own header check (UBSan).
   test::expect_error([] { app::decode_image("P5" + std::string(53, '5') + "6\n2 1\x0e\xff", "f"); },
                      "a PNM header number of 54 digits");
+  // fuzz_image finding: a 16-bit PGM overflowed a heap buffer inside Debian's stb 2.27 (ASan).
+  test::expect_error([] { app::decode_image(std::string("P5\n2 2\n925\n\xeb\x06\x76\x32\x00\x40\x80\xff", 19), "f"); },
+                     "a 16-bit PNM (maxval 925)");
   test::expect_error([] { app::decode_image("P6\n99999 99999\n255\n", "huge"); }, "ember decodes at most");
   // Debian's stb 2.27 "decodes" a truncated PNM with the missing pixels uninitialised: refused first.
   test::expect_error([] { app::decode_image("P6\n4 4\n255\n\x01\x02", "short"); },

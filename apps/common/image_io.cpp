@@ -20,8 +20,8 @@ namespace {
 // Debian's stb_image (2.27) trusts a binary PNM's header: its numbers go into an int with no
 // overflow check (a width of 30 digits is undefined behaviour, found by tests/fuzz/fuzz_image),
 // and a file shorter than the header's size is "decoded" with the missing pixels uninitialised.
-// So for P5/P6 the header is read here first: each number at most 9 digits, and the pixel bytes
-// it promises (one per sample up to maxval 255, two above) must all be in the file.
+// So for P5/P6 the header is read here first: each number at most 9 digits, 8-bit samples only
+// (stb's 16-bit path overflows its buffer), and every pixel byte it promises must be in the file.
 void check_pnm(const std::string& b, const std::string& what) {
   if (b.size() < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return;
   size_t i = 2;
@@ -40,8 +40,11 @@ void check_pnm(const std::string& b, const std::string& what) {
                 " digits (at most 9: a corrupt or hostile file)");
     if (digits == 0) return;  // not a number: stb reports the malformed header
   }
+  // Debian's stb 2.27 overflows its buffer converting 16-bit PNM samples (fuzz_image): refused here.
+  EMBER_CHECK(v[2] <= 255, "cannot read image '", what, "': a 16-bit PNM (maxval ", v[2],
+              "); ember reads 8-bit PNM only (maxval up to 255)");
   ++i;  // the single whitespace character before the pixels
-  const int64_t channels = b[1] == '6' ? 3 : 1, sample = v[2] > 255 ? 2 : 1;
+  const int64_t channels = b[1] == '6' ? 3 : 1, sample = 1;
   if (v[0] <= 0 || v[1] <= 0 || v[0] * v[1] > kMaxImagePixels) return;  // the size check below reports it
   const int64_t need = v[0] * v[1] * channels * sample, have = int64_t(b.size()) - int64_t(i);
   EMBER_CHECK(have >= need, "cannot read image '", what, "': the PNM header says ", v[0], " x ", v[1], " pixels (",
