@@ -17,7 +17,7 @@ if [ $# -gt 0 ]; then names=("$@"); else
   names=(); for f in build-fuzz/tests/fuzz/fuzz_*; do [ -x "$f" ] && names+=("$(basename "$f")"); done
 fi
 mkdir -p fuzz/findings fuzz/logs
-summary=fuzz/summary.md
+summary="${FUZZ_SUMMARY:-fuzz/summary.md}"  # FUZZ_SUMMARY: another file, for two runs side by side
 { echo "| harness | seconds | executions | corpus files | findings |"; echo "|---|---|---|---|---|"; } > "$summary"
 status=0
 for name in "${names[@]}"; do
