@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <memory>
 
 #include "engine/io/files.h"
 #include "engine/io/safetensors.h"
@@ -44,17 +45,28 @@ TEST_CASE("files: write_dir_atomic refuses a folder holding anything else, and b
   test::expect_error([&] { io::read_file(tmp.file("absent")); }, "cannot open");
 }
 
+namespace {
+// A 4-word vocabulary and a 1×4 tied LSTM LM.
+struct TinyLm {
+  datasets::Vocab vocab;
+  std::shared_ptr<models::LstmLM> model;
+  TinyLm() {
+    for (const char* w : {"<unk>", "<eos>", "a", "b"}) vocab.add(w);
+    models::LstmLMConfig c;
+    c.vocab_size = vocab.size(), c.emsize = 4, c.nhid = 4, c.layers = 1, c.tied = true;
+    Generator g(3);
+    model = std::make_shared<models::LstmLM>(c, &g);
+  }
+};
+}  // namespace
+
 TEST_CASE("files: save_lstm_lm replaces the whole checkpoint folder; load reads it back") {
   test::TempDir tmp("files");
-  datasets::Vocab vocab;
-  for (const char* w : {"<unk>", "<eos>", "a", "b"}) vocab.add(w);
-  models::LstmLMConfig c;
-  c.vocab_size = vocab.size(), c.emsize = 4, c.nhid = 4, c.layers = 1, c.tied = true;
-  Generator g(3);
-  models::LstmLM m(c, &g);
+  TinyLm lm;
+  const datasets::Vocab& vocab = lm.vocab;
   const std::string dir = tmp.file("lm");
-  models::save_lstm_lm(dir, m, vocab, {{"epoch", 1}});
-  models::save_lstm_lm(dir, m, vocab, {{"epoch", 2}});
+  models::save_lstm_lm(dir, *lm.model, vocab, {{"epoch", 1}});
+  models::save_lstm_lm(dir, *lm.model, vocab, {{"epoch", 2}});
   models::LoadedLstmLM back = models::load_lstm_lm(dir);
   CHECK(back.config["epoch"] == 2);
   CHECK(back.vocab.words() == vocab.words());
@@ -65,13 +77,9 @@ TEST_CASE("files: save_lstm_lm replaces the whole checkpoint folder; load reads 
 
 TEST_CASE("files: a checkpoint whose config claims a huge model is refused before anything is allocated") {
   test::TempDir tmp("files");
-  datasets::Vocab vocab;
-  for (const char* w : {"<unk>", "<eos>", "a", "b"}) vocab.add(w);
-  models::LstmLMConfig c;
-  c.vocab_size = vocab.size(), c.emsize = 4, c.nhid = 4, c.layers = 1, c.tied = true;
-  models::LstmLM m(c);
+  TinyLm lm;
   const std::string dir = tmp.file("lm");
-  models::save_lstm_lm(dir, m, vocab);
+  models::save_lstm_lm(dir, *lm.model, lm.vocab);
   // Edit config.json to claim 2 x 100k hidden units: 3e11 weights, against the 4-unit file.
   nlohmann::json j = nlohmann::json::parse(io::read_file(dir + "/config.json"));
   j["model"]["nhid"] = 100000, j["model"]["emsize"] = 100000;
