@@ -60,7 +60,7 @@ struct TinyLm {
 };
 }  // namespace
 
-TEST_CASE("files: save_lstm_lm replaces the whole checkpoint folder; load reads it back") {
+TEST_CASE("files: save_lstm_lm replaces the whole checkpoint folder, and load_lstm_lm reads it back") {
   test::TempDir tmp("files");
   TinyLm lm;
   const datasets::Vocab& vocab = lm.vocab;
