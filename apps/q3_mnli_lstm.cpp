@@ -27,6 +27,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -38,6 +39,7 @@
 #include "apps/common/q2_train.h"
 #include "datasets/nli.h"
 #include "datasets/wikitext_tokenizer.h"
+#include "engine/io/files.h"
 #include "engine/io/safetensors.h"
 #include "models/nli_lstm.h"
 
@@ -57,7 +59,7 @@ struct Flags {
   int64_t mlp_hidden = 300, projection = 200, composition = 200;
   double lr = 1e-3, lm_lr = 2e-4, scratch_lr = 1e-3, weight_decay = 0.0, clip = 5.0, dropout = 0.3;
   uint64_t seed = 42;
-  bool progress = true, case_fallback = true, lm_test = false;
+  bool progress = true, case_fallback = true, lm_test = false, resume = false;
   q2::LmTrainConfig lm_cfg;  // used only without --lm
 };
 
@@ -214,7 +216,9 @@ LanguageModel get_language_model(const Flags& o, const std::string& data_dir) {
     std::printf("no --lm: training the Q2 %s language model first (q2_wikitext's code; saved to %s)\n",
                 o.lm_preset.c_str(), o.lm_out.c_str());
     std::fflush(stdout);
-    q2::LmTrainResult r = q2::train_wikitext_lm(q2::find_wikitext_dir(data_dir), o.lm_cfg);
+    q2::LmTrainConfig cfg = o.lm_cfg;  // --continue: the LM's own interrupted run too, when it left a state
+    cfg.continue_run = o.resume && fs::exists(o.lm_out + "-resume/train_state.json");
+    q2::LmTrainResult r = q2::train_wikitext_lm(q2::find_wikitext_dir(data_dir), cfg);
     out.trained = {{"preset", o.lm_preset},        {"valid_perplexity", r.valid_perplexity},
                    {"test_perplexity", o.lm_test ? json(r.test_perplexity) : json(nullptr)}, {"tokens_per_second", r.tokens_per_second},
                    {"train_tokens", r.train_tokens}, {"epochs", o.lm_cfg.epochs},
@@ -301,11 +305,29 @@ struct Study {
     return c;
   }
 
+  // Every setting the numbers of a fit depend on, for --continue (nli::fit adds its own).
+  json run_settings() const {
+    return {{"language_model", {{"dir", lm.dir}, {"config", lm.lm.config}}},
+            {"features", o.features},         {"max_length", o.max_length},     {"case_fallback", o.case_fallback},
+            {"mlp_hidden", o.mlp_hidden},     {"projection", o.projection},     {"composition", o.composition},
+            {"dropout", o.dropout},           {"lr", o.lr},                     {"lm_lr", o.lm_lr},
+            {"scratch_lr", o.scratch_lr},     {"weight_decay", o.weight_decay}, {"seed", o.seed},
+            {"epochs", o.epochs},             {"frozen_epochs", o.frozen_epochs}};
+  }
+
+  // One phase of training. Its state goes to <save>-resume/<label>/ after every epoch; --continue
+  // picks a stopped run up there (finished phases return at once, with their best weights).
   nli::FitResult fit(const std::shared_ptr<models::NliLstm>& model, optim::Optimizer& opt, int64_t epochs,
                      const std::string& label, uint64_t seed) const {
     Generator gen(seed);
-    return nli::fit(*model, logits_on(model, train), logits_on(model, valid), train.view, valid.view, opt, nullptr,
-                    train_config(epochs), label, gen);
+    nli::TrainConfig c = train_config(epochs);
+    std::string slug;
+    for (char ch : label) slug += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+    c.state_dir = o.save + "-resume/" + slug;
+    c.run = run_settings();
+    c.resume = o.resume;
+    return nli::fit(*model, logits_on(model, train), logits_on(model, valid), train.view, valid.view, opt, nullptr, c,
+                    label, gen);
   }
 
   optim::ParamGroup group(const TensorList& params, double lr) const {
@@ -371,19 +393,19 @@ struct Study {
     return r;
   }
 
+  // One folder, replaced as a whole (io::write_dir_atomic): a crash mid-save leaves the previous one.
   void save_checkpoint(const std::string& dir, const models::NliLstm& model, const json& extra) const {
-    fs::create_directories(dir);
-    safetensors::save(dir + "/model.safetensors", model.state_dict(), {{"config", model.config().to_json().dump()}});
     json cfg = {{"model", model.config().to_json()},
                 {"label2id", datasets::nli_label_map()},
                 {"id2label", {{"0", "entailment"}, {"1", "neutral"}, {"2", "contradiction"}}},
                 {"tokenisation", tk.to_json()},
                 {"language_model", lm.dir},
                 {"extra", extra}};
-    app::write_json_atomic(dir + "/config.json", cfg);
-    lm.lm.vocab.save(dir + "/vocab.txt");
-  }
-};
+    io::write_dir_atomic(dir, {{"model.safetensors", safetensors::save_to_memory(
+                                                         model.state_dict(), {{"config", model.config().to_json().dump()}})},
+                               {"config.json", cfg.dump(2) + "\n"},
+                               {"vocab.txt", lm.lm.vocab.text()}});
+  }};
 
 int eval_only(const Flags& o, const datasets::NliSplits& splits) {
   std::ifstream f(o.eval_only + "/config.json");
@@ -628,6 +650,9 @@ int main(int argc, char** argv) {
   app.add_option("--save", o.save, "checkpoint root; each mode writes <save>/<mode>/");
   app.add_option("--json", o.json_path, "where to write the results JSON");
   app.add_option("--eval-only", o.eval_only, "evaluate this checkpoint folder (written by --save) on the test split");
+  app.add_flag("--continue", o.resume, "continue the stopped run of --save from <save>-resume/ (each phase's last "
+                                       "finished epoch: weights, optimizer, RNG positions); the same results as a "
+                                       "run never stopped, and an error if the settings differ");
   app.add_flag("!--no-progress", o.progress, "no progress bars");
   // The LM trained without --lm: q2_wikitext's options, prefixed.
   app.add_option("--lm-preset", o.lm_preset, "Q2 preset of the LM trained without --lm")

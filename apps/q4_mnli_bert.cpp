@@ -16,6 +16,7 @@
 //   q4_mnli_bert --eval-only checkpoints/q4/finetune                                       (reload, test)
 #include <CLI/CLI.hpp>
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -25,6 +26,7 @@
 #include "apps/common/nli_finetune.h"
 #include "datasets/nli.h"
 #include "datasets/wordpiece.h"
+#include "engine/io/files.h"
 #include "engine/io/safetensors.h"
 #include "models/bert.h"
 
@@ -42,7 +44,7 @@ struct Flags {
   int64_t valid_pairs = 0, head_epochs = 20, valid_size = 2000;
   double lr = 5e-5, scratch_lr = 5e-4, head_lr = 1e-3, warmup = 0.1, weight_decay = 0.01, clip = 1.0, dropout = 0.1;
   uint64_t seed = 42;
-  bool progress = true, config_given = false;
+  bool progress = true, config_given = false, resume = false;
 };
 
 void apply_preset(Flags& o, const CLI::App& app) {
@@ -134,20 +136,19 @@ std::vector<T> first(const std::vector<T>& v, int64_t n) {
 
 // Writes dir/{model.safetensors, config.json, vocab.txt}: Hugging Face-style config with label maps
 // and ember's fine-tuning settings, atomically.
+// One folder, replaced as a whole (io::write_dir_atomic): a crash mid-save leaves the previous one.
 void save_checkpoint(const std::string& dir, BertNli& model, const Flags& o, const std::string& vocab_path,
                      const json& extra) {
-  fs::create_directories(dir);
   nn::NamedTensors state;
   for (auto& [n, t] : model.state_dict()) state.emplace_back(n, t);
-  safetensors::save(dir + "/model.safetensors", state);
   json cfg = model.bert().config().to_json();
   cfg["architectures"] = {"BertForSequenceClassification"};
   cfg["label2id"] = datasets::nli_label_map();
   cfg["id2label"] = {{"0", "entailment"}, {"1", "neutral"}, {"2", "contradiction"}};
   cfg["ember"] = {{"pool", o.pool}, {"max_length", o.max_length}, {"head_dropout", o.dropout}, {"extra", extra}};
-  app::write_json_atomic(dir + "/config.json", cfg);
-  std::ifstream in(vocab_path, std::ios::binary);
-  app::write_text_atomic(dir + "/vocab.txt", std::string(std::istreambuf_iterator<char>(in), {}));
+  io::write_dir_atomic(dir, {{"model.safetensors", safetensors::save_to_memory(state)},
+                             {"config.json", cfg.dump(2) + "\n"},
+                             {"vocab.txt", io::read_file(vocab_path)}});
 }
 
 struct RunResult {
@@ -167,10 +168,21 @@ struct Study {
   const EncodedSplit &train, &valid, &test;
   std::string vocab_path;
 
-  nli::TrainConfig train_config(int64_t epochs) const {
+  // A run's training setup. Its state goes to <save>-resume/<run>/ after every epoch; --continue picks
+  // a stopped run up there (finished runs return at once, with their best weights).
+  nli::TrainConfig train_config(int64_t epochs, const std::string& name) const {
     nli::TrainConfig c;
     c.epochs = epochs, c.batch_size = o.batch_size, c.eval_batch_size = o.eval_batch_size, c.clip = o.clip;
     c.progress = o.progress;
+    std::string slug;
+    for (char ch : name) slug += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+    c.state_dir = o.save + "-resume/" + slug;
+    c.run = {{"weights", o.weights},   {"config", o.config},       {"config_given", o.config_given},
+             {"vocab", vocab_path},    {"pool", o.pool},           {"max_length", o.max_length},
+             {"lr", o.lr},             {"scratch_lr", o.scratch_lr}, {"head_lr", o.head_lr},
+             {"warmup", o.warmup},     {"weight_decay", o.weight_decay}, {"dropout", o.dropout},
+             {"seed", o.seed}};
+    c.resume = o.resume;
     return c;
   }
 
@@ -200,7 +212,7 @@ struct Study {
     RunResult r;
     r.name = name;
     r.fit = nli::fit(*model, logits_on(train), logits_on(valid), train.view, valid.view, opt, &sched,
-                     train_config(o.epochs), name, gen);
+                     train_config(o.epochs, name), name, gen);
     r.test = nli::evaluate(logits_on(test), test.view.labels, test.view.lengths, o.eval_batch_size, name + " test",
                            o.progress);
     r.seconds = sw.seconds();
@@ -243,7 +255,7 @@ struct Study {
     // Features have one length: plain shuffled batches.
     nli::SplitView tv{train.view.labels, std::vector<int64_t>(train.enc.size(), 1)};
     nli::SplitView vv{valid.view.labels, std::vector<int64_t>(valid.enc.size(), 1)};
-    nli::TrainConfig cfg = train_config(o.head_epochs);
+    nli::TrainConfig cfg = train_config(o.head_epochs, name);
     cfg.progress = false;  // each epoch takes well under a second
     RunResult r;
     r.name = name;
@@ -338,6 +350,9 @@ int main(int argc, char** argv) {
   app.add_option("--save", o.save, "checkpoint root; each run writes <save>/<run>/");
   app.add_option("--json", o.json_path, "where to write the results JSON");
   app.add_option("--eval-only", o.eval_only, "evaluate this checkpoint folder (written by --save) on the test split");
+  app.add_flag("--continue", o.resume, "continue the stopped run of --save from <save>-resume/ (each run's last "
+                                       "finished epoch: weights, optimizer, schedule, RNG positions); the same "
+                                       "results as a run never stopped, and an error if the settings differ");
   app.add_flag("!--no-progress", o.progress, "no progress bars");
   CLI11_PARSE(app, argc, argv);
 

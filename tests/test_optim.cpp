@@ -248,6 +248,22 @@ TEST_CASE("optim: LinearWarmupDecay warms up linearly then decays linearly to ze
             {0.0, 0.05, 0.1, 0.075, 0.05, 0.025, 0.0, 0.0});
 }
 
+TEST_CASE("optim: set_last_step jumps a schedule to a step (a resumed run), bit for bit, and refuses < 0") {
+  std::vector<double> stepped = lr_sequence([](Optimizer& o) { return LinearWarmupDecay(o, 2, 6); }, 7);
+  for (int s = 0; s <= 7; ++s) {
+    Tensor p = param64({0.0});
+    SGD opt(TensorList{p}, 0.1);
+    LinearWarmupDecay sched(opt, 2, 6);
+    sched.set_last_step(s);
+    CHECK(sched.last_step() == s);
+    CHECK(opt.param_groups()[0].lr == stepped[s]);  // the same double, not merely close
+  }
+  Tensor p = param64({0.0});
+  SGD opt(TensorList{p}, 0.1);
+  StepLR sched(opt, 3, 0.5);
+  CHECK_THROWS_WITH(sched.set_last_step(-1), doctest::Contains("must be >= 0"));
+}
+
 TEST_CASE("optim: schedules scale each group's own base lr") {
   Tensor a = param64({0.0}), b = param64({0.0});
   ParamGroup ga, gb;

@@ -6,6 +6,8 @@
 #include <numeric>
 
 #include "apps/common/app_util.h"
+#include "engine/io/files.h"
+#include "engine/io/safetensors.h"
 #include "engine/ops.h"
 
 namespace ember::nli {
@@ -204,6 +206,31 @@ nn::NamedTensors snapshot(const nn::Module& model) {
 
 void restore(nn::Module& model, const nn::NamedTensors& snap) { model.load_state_dict(snap, /*strict=*/true); }
 
+namespace {
+
+// FNV-1a over the labels and lengths: a resumed fit must see the same data.
+std::string digest(const SplitView& v) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](int64_t x) {
+    for (int i = 0; i < 8; ++i) h = (h ^ static_cast<uint64_t>((x >> (8 * i)) & 0xff)) * 1099511628211ull;
+  };
+  for (int l : v.labels) mix(l);
+  for (int64_t l : v.lengths) mix(l);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+json fit_run(const TrainConfig& cfg, const std::string& label, const SplitView& train, const SplitView& valid) {
+  return {{"caller", cfg.run},
+          {"fit", {{"label", label}, {"epochs", cfg.epochs}, {"batch_size", cfg.batch_size},
+                   {"eval_batch_size", cfg.eval_batch_size}, {"clip", cfg.clip},
+                   {"train_pairs", train.labels.size()}, {"valid_pairs", valid.labels.size()},
+                   {"train_digest", digest(train)}, {"valid_digest", digest(valid)}}}};
+}
+
+}  // namespace
+
 FitResult fit(nn::Module& model, const LogitsFn& train_logits, const LogitsFn& valid_logits, const SplitView& train,
               const SplitView& valid, optim::Optimizer& opt, optim::LrScheduler* sched, const TrainConfig& cfg,
               const std::string& label, Generator& gen, const std::function<void(int64_t)>& on_epoch) {
@@ -212,7 +239,34 @@ FitResult fit(nn::Module& model, const LogitsFn& train_logits, const LogitsFn& v
   nn::NamedTensors best;
   TensorList params;
   for (const auto& g : opt.param_groups()) params.insert(params.end(), g.params.begin(), g.params.end());
-  for (int64_t e = 1; e <= cfg.epochs; ++e) {
+  const std::string& dir = cfg.state_dir;
+  const json run = dir.empty() ? json() : fit_run(cfg, label, train, valid);
+  int64_t first = 1;
+  if (!dir.empty() && cfg.resume && std::filesystem::exists(dir + "/train_state.json")) {
+    const json st = json::parse(io::read_file(dir + "/train_state.json"), nullptr, false);
+    EMBER_CHECK(st.is_object() && st.contains("run") && st.contains("epoch"), "--continue: '", dir,
+                "/train_state.json' is not a training state");
+    EMBER_CHECK(st["run"] == run, "--continue: the fit in '", dir, "' was made with other settings:\n  saved ",
+                st["run"].dump(), "\n  now   ", run.dump());
+    try {
+      first = st.at("epoch").get<int64_t>() + 1;
+      EMBER_CHECK(first >= 2 && first <= cfg.epochs + 1, "epoch ", first - 1, " of ", cfg.epochs);
+      r.best_epoch = st.at("best_epoch").get<int64_t>();
+      r.best_valid_accuracy = st.at("best_valid_accuracy").get<double>();
+      r.history = st.at("history");
+      gen.set_offset(st.at("generator_offset").get<uint64_t>());
+      default_generator().set_offset(st.at("default_generator_offset").get<uint64_t>());
+      if (sched) sched->set_last_step(st.at("scheduler_step").get<int64_t>());
+    } catch (const json::exception& e) {
+      EMBER_FAIL("--continue: '", dir, "/train_state.json' is damaged: ", e.what());
+    }
+    model.load_state_dict(safetensors::load(dir + "/model.safetensors").tensors, /*strict=*/true);
+    opt.load_state_dict(safetensors::load(dir + "/optimizer.safetensors").tensors);
+    if (std::filesystem::exists(dir + "/best.safetensors")) best = safetensors::load(dir + "/best.safetensors").tensors;
+    std::fprintf(stderr, "%s: continuing after epoch %lld of %lld, from %s\n", label.c_str(),
+                 static_cast<long long>(first - 1), static_cast<long long>(cfg.epochs), dir.c_str());
+  }
+  for (int64_t e = first; e <= cfg.epochs; ++e) {
     std::string tag = label + " epoch " + std::to_string(e) + "/" + std::to_string(cfg.epochs);
     EpochResult tr = train_epoch(train_logits, train.labels, train.lengths, opt, sched, params, cfg, tag, gen);
     EvalResult va = evaluate(valid_logits, valid.labels, valid.lengths, cfg.eval_batch_size, label + " valid",
@@ -233,6 +287,22 @@ FitResult fit(nn::Module& model, const LogitsFn& train_logits, const LogitsFn& v
       r.best_epoch = e;
       if (e < cfg.epochs) best = snapshot(model);  // the last epoch's weights are live already
       else best.clear();
+    }
+    if (!dir.empty()) {
+      const json st = {{"run", run},
+                       {"epoch", e},
+                       {"best_epoch", r.best_epoch},
+                       {"best_valid_accuracy", r.best_valid_accuracy},
+                       {"history", r.history},
+                       {"generator_offset", gen.offset()},
+                       {"default_generator_offset", default_generator().offset()},
+                       {"scheduler_step", sched ? sched->last_step() : 0}};
+      std::vector<std::pair<std::string, std::string>> files = {
+          {"model.safetensors", safetensors::save_to_memory(model.state_dict())},
+          {"optimizer.safetensors", safetensors::save_to_memory(opt.state_dict())}};
+      if (!best.empty()) files.emplace_back("best.safetensors", safetensors::save_to_memory(best));
+      files.emplace_back("train_state.json", st.dump(2) + "\n");
+      io::write_dir_atomic(dir, files);
     }
     if (on_epoch) on_epoch(e);
   }

@@ -62,6 +62,16 @@ struct TrainConfig {
   double clip = 1.0;  // max gradient L2 norm; <= 0: none
   bool progress = true;     // progress bars
   bool epoch_lines = true;  // one summary line per epoch on stderr (fit)
+  // Resumable fits. With state_dir set, fit writes its whole training state there after every epoch,
+  // as one folder replaced atomically (io::write_dir_atomic): the weights, the best epoch's weights,
+  // the optimizer state, the scheduler's step, both generators' positions (batch order and dropout)
+  // and the history. With resume too, fit first continues from that folder when it holds a state
+  // whose `run` matches (the caller's settings plus fit's own: epochs, batch size, clip, the splits'
+  // sizes and a digest of their labels and lengths) and gives the numbers of a fit never stopped; a
+  // finished fit returns at once with its best weights. A state of other settings is an error.
+  std::string state_dir;
+  nlohmann::json run;  // the caller's settings that the numbers depend on
+  bool resume = false;
 };
 
 struct EpochResult {
@@ -91,6 +101,7 @@ struct FitResult {
 // cfg.epochs epochs of train_epoch on `train_logits`, each followed by evaluate on `valid_logits`;
 // the weights of `model` at the best validation accuracy are restored at the end (a copy of its
 // state_dict is kept in memory). on_epoch (optional) runs after each epoch with its 1-based number.
+// See TrainConfig::state_dir for stopping and resuming.
 FitResult fit(nn::Module& model, const LogitsFn& train_logits, const LogitsFn& valid_logits, const SplitView& train,
               const SplitView& valid, optim::Optimizer& opt, optim::LrScheduler* sched, const TrainConfig& cfg,
               const std::string& label, Generator& gen, const std::function<void(int64_t)>& on_epoch = nullptr);

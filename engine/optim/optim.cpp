@@ -345,6 +345,12 @@ void LrScheduler::step() {
   apply();
 }
 
+void LrScheduler::set_last_step(int64_t step) {
+  EMBER_CHECK(step >= 0, "LrScheduler::set_last_step: the step must be >= 0, got ", step);
+  step_ = step;
+  apply();
+}
+
 void LrScheduler::apply() {
   for (auto& g : optimizer_.param_groups()) g.lr = rule_(g.initial_lr, step_);
 }

@@ -143,6 +143,8 @@ class LrScheduler {
   virtual ~LrScheduler() = default;
   void step();
   int64_t last_step() const { return step_; }
+  // Jumps to `step` (a resumed run): every group's lr becomes the rule's value there.
+  void set_last_step(int64_t step);
   std::vector<double> last_lr() const;
 
  private:

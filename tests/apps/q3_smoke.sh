@@ -12,7 +12,7 @@ source "$(dirname "$0")/toy_data.sh"
 toy_nli "$T/data"
 toy_wikitext "$T/data"
 
-"$APP" --help | grep -q -- "--lm-lr"
+"$APP" --help > "$T/help.txt"; grep -q -- "--lm-lr" "$T/help.txt"  # no pipe: grep -q would close it early (SIGPIPE)
 if "$APP" --data "$T/data" --modes frozen,bogus > "$T/err.txt" 2>&1; then
   echo "FAIL: --modes bogus should fail"; exit 1; fi
 grep -q "unknown mode 'bogus'" "$T/err.txt" || { echo "FAIL: unclear error:"; cat "$T/err.txt"; exit 1; }

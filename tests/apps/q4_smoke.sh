@@ -11,7 +11,7 @@ source "$(dirname "$0")/toy_data.sh"
 toy_nli "$T/data"
 toy_bert_vocab "$T/data"
 
-"$APP" --help | grep -q -- "--weights"
+"$APP" --help > "$T/help.txt"; grep -q -- "--weights" "$T/help.txt"  # no pipe: grep -q would close it early (SIGPIPE)
 if "$APP" --data "$T/data" --runs finetune --valid-size 10 > "$T/err.txt" 2>&1; then
   echo "FAIL: --runs finetune without --weights should fail"; exit 1; fi
 grep -q "needs --weights" "$T/err.txt" || { echo "FAIL: unclear error:"; cat "$T/err.txt"; exit 1; }

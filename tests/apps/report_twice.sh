@@ -14,7 +14,7 @@ toy_bert_vocab "$T/data"
 toy_wikitext "$T/data"
 toy_images "$T/data"
 
-"$APP_DIR/report" --help | grep -q -- "--study-args"
+"$APP_DIR/report" --help > "$T/help.txt"; grep -q -- "--study-args" "$T/help.txt"
 if "$APP_DIR/report" --data "$T/data" --study-args "q9=--epochs 1" --out "$T/bad" > "$T/err.txt" 2>&1; then
   echo "FAIL: --study-args of an unknown study should fail"; exit 1; fi
 grep -q "STUDY=FLAGS" "$T/err.txt" || { echo "FAIL: unclear error:"; cat "$T/err.txt"; exit 1; }
