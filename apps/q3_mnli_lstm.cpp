@@ -27,7 +27,6 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -321,9 +320,7 @@ struct Study {
                      const std::string& label, uint64_t seed) const {
     Generator gen(seed);
     nli::TrainConfig c = train_config(epochs);
-    std::string slug;
-    for (char ch : label) slug += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-    c.state_dir = o.save + "-resume/" + slug;
+    c.state_dir = nli::state_dir_for(o.save + "-resume", label);
     c.run = run_settings();
     c.resume = o.resume;
     return nli::fit(*model, logits_on(model, train), logits_on(model, valid), train.view, valid.view, opt, nullptr, c,

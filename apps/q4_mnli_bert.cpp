@@ -16,7 +16,6 @@
 //   q4_mnli_bert --eval-only checkpoints/q4/finetune                                       (reload, test)
 #include <CLI/CLI.hpp>
 
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -174,9 +173,7 @@ struct Study {
     nli::TrainConfig c;
     c.epochs = epochs, c.batch_size = o.batch_size, c.eval_batch_size = o.eval_batch_size, c.clip = o.clip;
     c.progress = o.progress;
-    std::string slug;
-    for (char ch : name) slug += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-    c.state_dir = o.save + "-resume/" + slug;
+    c.state_dir = nli::state_dir_for(o.save + "-resume", name);
     c.run = {{"weights", o.weights},   {"config", o.config},       {"config_given", o.config_given},
              {"vocab", vocab_path},    {"pool", o.pool},           {"max_length", o.max_length},
              {"lr", o.lr},             {"scratch_lr", o.scratch_lr}, {"head_lr", o.head_lr},

@@ -2,6 +2,7 @@
 #include "apps/common/nli_finetune.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <numeric>
 
@@ -230,6 +231,12 @@ json fit_run(const TrainConfig& cfg, const std::string& label, const SplitView& 
 }
 
 }  // namespace
+
+std::string state_dir_for(const std::string& root, const std::string& label) {
+  std::string slug;
+  for (char ch : label) slug += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return root + "/" + slug;
+}
 
 FitResult fit(nn::Module& model, const LogitsFn& train_logits, const LogitsFn& valid_logits, const SplitView& train,
               const SplitView& valid, optim::Optimizer& opt, optim::LrScheduler* sched, const TrainConfig& cfg,

@@ -74,6 +74,10 @@ struct TrainConfig {
   bool resume = false;
 };
 
+// The state folder of one named fit under `root`: root/<label with every character that is not a
+// letter or digit replaced by '_'>, e.g. state_dir_for("ck-resume", "frozen ESIM") = "ck-resume/frozen_ESIM".
+std::string state_dir_for(const std::string& root, const std::string& label);
+
 struct EpochResult {
   double loss = 0, accuracy = 0, pairs_per_second = 0, seconds = 0;
   int64_t steps = 0;
