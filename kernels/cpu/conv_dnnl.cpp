@@ -239,7 +239,7 @@ const ConvPlan& plan_for(int64_t N, int64_t Cout, const Window2d& s, bool bias, 
     if (pass == Pass::backward_weights && !plan->have_bwd_weights) add_backward_weights(*plan, g);
     return *plan;
   } catch (const dnnl::error& e) {
-    cache.erase(key);
+    if (!cache[key]) cache.erase(key);  // a plan that exists may be in use by another thread: keep it
     throw std::runtime_error(std::string("conv2d (oneDNN): cannot build the primitive for ") +
                              geometry_string(N, Cout, s, bias) + ": " + e.what() +
                              " (EMBER_DNNL=0 uses the im2col path)");
