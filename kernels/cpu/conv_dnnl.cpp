@@ -286,7 +286,9 @@ void dnnl_conv2d_backward(float* gx, float* gw, float* gb, const float* g, const
     conv2d_backward<float>(nullptr, nullptr, gb, g, x, w, N, Cout, s);
   }
   if (gx) {
-    // Backward data does not depend on the bias; share the plan the forward built if any.
+    // Backward data does not depend on the bias, but the plan is keyed by it: this is the
+    // forward's plan when the bias gradient is wanted exactly when the forward had a bias (always
+    // so for ResNet18's bias-free convs); a bias that needs no gradient builds a second plan.
     const ConvPlan& p = plan_for(N, Cout, s, gb != nullptr, Pass::backward_data);
     std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, p.bd_diff_dst.input(g)},
                                          {DNNL_ARG_WEIGHTS, p.bd_wei.input(w)},
