@@ -101,7 +101,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair2 s
     // The input is saved only when the weight gradient needs it, the weight only for gx.
     record("conv2d", {x, weight, bias}, {out},
            [xs = gw ? xc : Tensor(), ws = gx ? wc : Tensor(), xshape = x.shape(), wshape = weight.shape(), s, N,
-            Cout, gx, gw, gb, dnnl](const TensorList& g) -> TensorList {
+            Cout, gx, gw, gb, dnnl, fb = bias.defined()](const TensorList& g) -> TensorList {
              Tensor gc = plain(g[0]);
              Tensor dx = gx ? empty(xshape, Options(gc.dtype())) : Tensor();
              Tensor dw = gw ? empty(wshape, Options(gc.dtype())) : Tensor();
@@ -109,7 +109,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair2 s
              if (dnnl && gc.dtype() == DType::F32) {
                cpu::dnnl_conv2d_backward(data_or_null<float>(dx), data_or_null<float>(dw), data_or_null<float>(db),
                                          gc.data<float>(), data_or_null<float>(xs), data_or_null<float>(ws), N,
-                                         Cout, s);
+                                         Cout, s, fb);
                return {dx, dw, db};
              }
              EMBER_DISPATCH_FLOAT(gc.dtype(), "conv2d backward", [&] {

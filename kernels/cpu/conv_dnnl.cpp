@@ -64,7 +64,7 @@ void dnnl_conv2d_forward(float*, const float*, const float*, const float*, int64
 }
 
 void dnnl_conv2d_backward(float*, float*, float*, const float*, const float*, const float*, int64_t, int64_t,
-                          const Window2d&) {
+                          const Window2d&, bool) {
   throw std::logic_error("dnnl_conv2d_backward: ember was built without oneDNN (check dnnl_conv_enabled())");
 }
 
@@ -271,7 +271,7 @@ void dnnl_conv2d_forward(float* y, const float* x, const float* w, const float* 
 }
 
 void dnnl_conv2d_backward(float* gx, float* gw, float* gb, const float* g, const float* x, const float* w,
-                          int64_t N, int64_t Cout, const Window2d& s) {
+                          int64_t N, int64_t Cout, const Window2d& s, bool forward_bias) {
   if (gw) {  // the weight gradient, and the bias gradient with it when wanted
     const ConvPlan& p = plan_for(N, Cout, s, gb != nullptr, Pass::backward_weights);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.bw_src.input(x)},
@@ -286,10 +286,9 @@ void dnnl_conv2d_backward(float* gx, float* gw, float* gb, const float* g, const
     conv2d_backward<float>(nullptr, nullptr, gb, g, x, w, N, Cout, s);
   }
   if (gx) {
-    // Backward data does not depend on the bias, but the plan is keyed by it: this is the
-    // forward's plan when the bias gradient is wanted exactly when the forward had a bias (always
-    // so for ResNet18's bias-free convs); a bias that needs no gradient builds a second plan.
-    const ConvPlan& p = plan_for(N, Cout, s, gb != nullptr, Pass::backward_data);
+    // Backward data does not depend on the bias, but plans are keyed by it: keyed as the forward
+    // was, this is the forward's cached plan (its forward descriptor is backward-data's hint).
+    const ConvPlan& p = plan_for(N, Cout, s, forward_bias, Pass::backward_data);
     std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, p.bd_diff_dst.input(g)},
                                          {DNNL_ARG_WEIGHTS, p.bd_wei.input(w)},
                                          {DNNL_ARG_DIFF_SRC, p.bd_diff_src.output(gx)},

@@ -39,8 +39,9 @@ void dnnl_conv2d_forward(float* y, const float* x, const float* w, const float* 
                          const Window2d& s);
 
 // g (N, Cout, OH, OW) → gx (N, Cin, H, W), gw (Cout, Cin, kh, kw), gb (Cout), all overwritten;
-// any may be null (not wanted). x is read only for gw, w only for gx.
+// any may be null (not wanted). x is read only for gw, w only for gx. forward_bias: whether the
+// forward had a bias, so that backward-data reuses the forward's cached plan.
 void dnnl_conv2d_backward(float* gx, float* gw, float* gb, const float* g, const float* x, const float* w,
-                          int64_t N, int64_t Cout, const Window2d& s);
+                          int64_t N, int64_t Cout, const Window2d& s, bool forward_bias);
 
 }  // namespace ember::cpu
