@@ -17,6 +17,7 @@
 #include <string>
 
 #include "kernels/cpu/conv_dnnl.h"
+#include "tests/scoped_env.h"
 #include "tests/gradcheck.h"
 
 using namespace ember;
@@ -31,28 +32,6 @@ struct ConvCase {
   Shape x, w;
   bool bias;
   Pair2 stride, padding, dilation;
-};
-
-// EMBER_DNNL set to `value` for one scope (null: unset), restored after.
-class ScopedDnnlEnv {
- public:
-  explicit ScopedDnnlEnv(const char* value) {
-    const char* old = std::getenv("EMBER_DNNL");
-    had_ = old != nullptr;
-    if (had_) old_ = old;
-    if (value) setenv("EMBER_DNNL", value, 1);
-    else unsetenv("EMBER_DNNL");
-  }
-  ~ScopedDnnlEnv() {
-    if (had_) setenv("EMBER_DNNL", old_.c_str(), 1);
-    else unsetenv("EMBER_DNNL");
-  }
-  ScopedDnnlEnv(const ScopedDnnlEnv&) = delete;
-  ScopedDnnlEnv& operator=(const ScopedDnnlEnv&) = delete;
-
- private:
-  bool had_ = false;
-  std::string old_;
 };
 
 void expect_within(const Tensor& got32, const Tensor& want64, const std::string& what) {

@@ -21,7 +21,8 @@ namespace ember::cpu {
 bool dnnl_conv_available();
 
 // Built with oneDNN and EMBER_DNNL is not "0". The variable is read on every call, so a test
-// or a benchmark can switch paths within one process.
+// or a benchmark can switch paths within one process. The same switch decides whether float32
+// GEMMs go through oneDNN's sgemm (kernels/cpu/gemm_dnnl.h).
 bool dnnl_conv_enabled();
 
 // Output planes smaller than this (OH·OW) stay on im2col + GEMM, which is faster there

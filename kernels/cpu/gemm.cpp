@@ -1,5 +1,7 @@
-// kernels/cpu/gemm.cpp — see gemm.h.
+// kernels/cpu/gemm.cpp — see gemm.h; float32 first tries oneDNN (gemm_dnnl.h), float64 never does.
 #include "kernels/cpu/gemm.h"
+
+#include "kernels/cpu/gemm_dnnl.h"
 
 #include <algorithm>
 #include <vector>
@@ -48,6 +50,7 @@ template <>
 void gemm<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  if (K > 0 && gemm_uses_dnnl() && dnnl_sgemm_rowmajor(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
 #ifdef EMBER_HAVE_BLAS
   if (K > 0) {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),

@@ -1,6 +1,8 @@
 // kernels/cpu/gemm.h — C = alpha·op(A)·op(B) + beta·C, row-major, for float and double.
-// op(X) = X or Xᵀ. Through OpenBLAS's cblas when ember was built with it (EMBER_HAVE_BLAS),
-// otherwise a cache-blocked loop split over the cores with OpenMP.
+// op(X) = X or Xᵀ. float32 goes through oneDNN's sgemm when ember was built with oneDNN and
+// EMBER_DNNL is not "0" (kernels/cpu/gemm_dnnl.cpp says why); otherwise, and float64 always,
+// through OpenBLAS's cblas when ember was built with it (EMBER_HAVE_BLAS), else a cache-blocked
+// loop split over the cores with OpenMP.
 #pragma once
 
 #include <cstdint>
