@@ -312,6 +312,14 @@ TEST_CASE("norm and conv ops in float32 agree with float64") {
   expect_float32_agrees("layer_norm", [](const TensorList& in) -> TensorList {
     return {layer_norm(in[0], {6}, in[1], in[2])};
   }, {rnd({4, 6}, 405, -2, 3), rnd({6}, 406, 0.5, 1.5), rnd({6}, 407)});
+  // BERT's width, rows with a large mean (cancellation) and a row count that is not a multiple of
+  // the backward's 64-row blocks.
+  expect_float32_agrees("layer_norm n=384, mean 20", [](const TensorList& in) -> TensorList {
+    return {layer_norm(in[0], {384}, in[1], in[2], 1e-12)};
+  }, {rnd({70, 384}, 411, 18, 22), rnd({384}, 412, 0.5, 1.5), rnd({384}, 413)});
+  expect_float32_agrees("layer_norm n=384, no weight/bias", [](const TensorList& in) -> TensorList {
+    return {layer_norm(in[0], {384}, Tensor(), Tensor())};
+  }, {rnd({3, 384}, 414, -2, 3)});
   expect_float32_agrees("batch_norm2d train", [](const TensorList& in) -> TensorList {
     return {batch_norm2d(in[0], in[1], in[2], Tensor(), Tensor(), true)};
   }, {rnd({3, 2, 3, 4}, 408, -1, 2), rnd({2}, 409, 0.5, 1.5), rnd({2}, 410)});
