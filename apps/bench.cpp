@@ -15,6 +15,12 @@
 //   resnet_infer32 / resnet_infer64   the same network in eval mode without a graph
 //   lstm_step   the Q2 LM step: 2×200 tied LSTM, vocabulary 33,278, batch 20 × BPTT 35, cross-entropy,
 //               backward, clip_grad_norm_(0.25), SGD lr 20
+//   ops         every hot op alone, forward + backward (gradient of ones-like seeds): conv2d at each
+//               ResNet18 layer shape of the 64×64 batch-64 step (op_conv_*), linear (BERT's FFN in,
+//               4096×384 → 1536), one LSTM layer (200 → 200, T 35, B 20), attention (BERT's: 32 × 12 heads
+//               × 128 × 32, dropout 0.1), layer norm (4096 × 384) and softmax cross-entropy over 33,278
+//               classes (700 rows). Each op row may also be named alone (op_linear, op_conv_l2, …).
+//               Memory-bound rows (layer norm, cross-entropy) report GB/s of the bytes they must move.
 // Each is timed --repeats times after --warmup untimed runs; the table gives the median.
 #include <CLI/CLI.hpp>
 #include <sys/resource.h>
@@ -75,18 +81,31 @@ struct Row {
   double items = 0, flops = 0;
   Timing t;
   double rss = 0;
+  double bytes = 0;  // memory-bound rows: bytes read + written by forward + backward, counted by hand
 };
+
+// Leaves of an op row: inputs and weights that want gradients, and their seeds.
+Tensor leaf(const Shape& shape, bool grad, Generator& gen) {
+  Tensor t = randn(shape, {}, &gen);
+  if (grad) t.requires_grad_();
+  return t;
+}
+void clear_grads(std::initializer_list<Tensor*> ts) {
+  for (Tensor* t : ts) t->zero_grad();
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"ember bench: times training/inference steps and a GEMM on this CPU; prints a table, writes JSON"};
-  std::string only = "sgemm,bert_step,bert_infer,resnet_train32,resnet_infer32,resnet_train64,resnet_infer64,lstm_step";
+  std::string only =
+      "sgemm,bert_step,bert_infer,resnet_train32,resnet_infer32,resnet_train64,resnet_infer64,lstm_step,ops";
   std::string json_path = "results/bench_ember.json";
   int warmup = 2, repeats = 5;
   int64_t batch = 32, length = 128;
   app.add_option("--only", only, "comma-separated workloads: sgemm, bert_step, bert_infer, resnet_train32, "
-                                 "resnet_infer32, resnet_train64, resnet_infer64, lstm_step");
+                                 "resnet_infer32, resnet_train64, resnet_infer64, lstm_step, ops (every op_* row) "
+                                 "or one op_* row");
   app.add_option("--warmup", warmup, "untimed runs before timing");
   app.add_option("--repeats", repeats, "timed runs (the median is reported)");
   app.add_option("--batch", batch, "BERT batch size");
@@ -220,19 +239,135 @@ int main(int argc, char** argv) {
       rows.push_back(r);
     }
 
+    // ---- the hot ops alone, forward + backward ----
+    auto want_op = [&](const std::string& name) { return wants("ops") || wants(name); };
+    struct ConvShape {
+      const char* name;
+      int64_t cin, cout, hw, k, stride, pad;
+      bool input_grad;
+    };
+    // ResNet18 on 64×64 inputs, batch 64: the stem, then each stage's first (strided) and repeated conv.
+    const ConvShape convs[] = {{"stem", 3, 64, 64, 7, 2, 3, false},   {"l1", 64, 64, 16, 3, 1, 1, true},
+                               {"l2_down", 64, 128, 16, 3, 2, 1, true}, {"l2_skip", 64, 128, 16, 1, 2, 0, true},
+                               {"l2", 128, 128, 8, 3, 1, 1, true},       {"l3_down", 128, 256, 8, 3, 2, 1, true},
+                               {"l3", 256, 256, 4, 3, 1, 1, true},       {"l4_down", 256, 512, 4, 3, 2, 1, true},
+                               {"l4", 512, 512, 2, 3, 1, 1, true}};
+    for (const ConvShape& c : convs) {
+      const std::string name = std::string("op_conv_") + c.name;
+      if (!want_op(name)) continue;
+      Generator gen(10);
+      const int64_t N = 64, ho = (c.hw + 2 * c.pad - c.k) / c.stride + 1;
+      Tensor x = leaf({N, c.cin, c.hw, c.hw}, c.input_grad, gen), w = leaf({c.cout, c.cin, c.k, c.k}, true, gen);
+      Tensor g = ones({N, c.cout, ho, ho});
+      const double fwd = 2.0 * N * c.cout * ho * ho * c.cin * c.k * c.k;
+      Row r{name + " " + std::to_string(c.cin) + "->" + std::to_string(c.cout) + " k" + std::to_string(c.k) + "/" +
+                std::to_string(c.stride) + " " + std::to_string(c.hw) + "px",
+            "call", 1, (c.input_grad ? 3 : 2) * fwd};
+      r.t = time_it(
+          [&] {
+            clear_grads({&x, &w});
+            conv2d(x, w, Tensor(), c.stride, c.pad).backward(g);
+          },
+          warmup, repeats);
+      r.rss = peak_rss_mib();
+      rows.push_back(r);
+    }
+    if (want_op("op_linear")) {
+      Generator gen(11);
+      const int64_t M = 4096, K = 384, N = 1536;
+      Tensor x = leaf({M, K}, true, gen), w = leaf({N, K}, true, gen), b = leaf({N}, true, gen);
+      Tensor g = ones({M, N});
+      Row r{"op_linear 4096x384 -> 1536", "call", 1, 3 * 2.0 * M * K * N};
+      r.t = time_it(
+          [&] {
+            clear_grads({&x, &w, &b});
+            linear(x, w, b).backward(g);
+          },
+          warmup, repeats);
+      r.rss = peak_rss_mib();
+      rows.push_back(r);
+    }
+    if (want_op("op_lstm")) {
+      Generator gen(12);
+      const int64_t T = 35, B = 20, H = 200;
+      nn::LSTM lstm(H, H, 1, 0.0, &gen);
+      Tensor x = leaf({T, B, H}, true, gen), g = ones({T, B, H});
+      TensorList params = lstm.parameters();
+      Row r{"op_lstm 1x200 t35 b20", "call", 1, 3 * double(T * B) * 2 * 4.0 * H * (2 * H)};
+      r.t = time_it(
+          [&] {
+            x.zero_grad();
+            for (auto& p : params) p.zero_grad();
+            lstm.forward(x, nn::LstmState{}).first.backward(g);
+          },
+          warmup, repeats);
+      r.rss = peak_rss_mib();
+      rows.push_back(r);
+    }
+    if (want_op("op_attention")) {
+      Generator gen(13);
+      const int64_t B = 32, Hh = 12, T = 128, D = 32;
+      Tensor q = leaf({B, Hh, T, D}, true, gen), k = leaf({B, Hh, T, D}, true, gen), v = leaf({B, Hh, T, D}, true, gen);
+      Tensor mask = ones({B, 1, 1, T}, Options(DType::I64)), g = ones({B, Hh, T, D});
+      Row r{"op_attention b32 h12 t128 d32", "call", 1, 3 * 2.0 * 2.0 * B * Hh * T * T * D};
+      r.t = time_it(
+          [&] {
+            clear_grads({&q, &k, &v});
+            scaled_dot_product_attention(q, k, v, mask, 0.1, true, 0.0, &gen).backward(g);
+          },
+          warmup, repeats);
+      r.rss = peak_rss_mib();
+      rows.push_back(r);
+    }
+    if (want_op("op_layernorm")) {
+      Generator gen(14);
+      const int64_t M = 4096, C = 384;
+      Tensor x = leaf({M, C}, true, gen), w = leaf({C}, true, gen), b = leaf({C}, true, gen), g = ones({M, C});
+      Row r{"op_layernorm 4096x384", "call", 1, 0};
+      r.bytes = 4.0 * M * C * 5;  // forward reads x, writes y; backward reads x and dy, writes dx
+      r.t = time_it(
+          [&] {
+            clear_grads({&x, &w, &b});
+            layer_norm(x, {C}, w, b, 1e-12).backward(g);
+          },
+          warmup, repeats);
+      r.rss = peak_rss_mib();
+      rows.push_back(r);
+    }
+    if (want_op("op_softmax_ce")) {
+      Generator gen(15);
+      const int64_t N = 700, V = 33278;
+      Tensor logits = leaf({N, V}, true, gen);
+      Tensor tgt = randint(0, V, {N}, Options(DType::I64), &gen);
+      Row r{"op_softmax_ce 700x33278", "call", 1, 0};
+      r.bytes = 4.0 * N * V * 3;  // forward reads the logits; backward reads them again and writes the gradient
+      r.t = time_it(
+          [&] {
+            logits.zero_grad();
+            cross_entropy(logits, tgt).backward();
+          },
+          warmup, repeats);
+      r.rss = peak_rss_mib();
+      rows.push_back(r);
+    }
+
     double peak_gflops = 0;
     for (auto& r : rows)
       if (r.name.rfind("sgemm", 0) == 0) peak_gflops = r.flops / r.t.median_s / 1e9;
-    std::printf("%-32s %10s %12s %10s %10s %9s\n", "workload", "median ms", "items/s", "GFLOP/s", "of sgemm",
+    std::printf("%-44s %10s %12s %10s %10s %9s\n", "workload", "median ms", "items/s", "GFLOP/s", "of sgemm",
                 "RSS MiB");
     json jr = json::array();
     for (auto& r : rows) {
-      double gf = r.flops / r.t.median_s / 1e9;
-      std::printf("%-32s %10.1f %12.1f %10.1f %9.0f%% %9.0f\n", r.name.c_str(), r.t.median_s * 1e3,
-                  r.items / r.t.median_s, gf, peak_gflops > 0 ? 100 * gf / peak_gflops : 0.0, r.rss);
+      double gf = r.flops / r.t.median_s / 1e9, gbs = r.bytes / r.t.median_s / 1e9;
+      if (r.flops > 0)
+        std::printf("%-44s %10.2f %12.1f %10.1f %9.0f%% %9.0f\n", r.name.c_str(), r.t.median_s * 1e3,
+                    r.items / r.t.median_s, gf, peak_gflops > 0 ? 100 * gf / peak_gflops : 0.0, r.rss);
+      else
+        std::printf("%-44s %10.2f %12.1f %7.1f GB/s %9s %9.0f\n", r.name.c_str(), r.t.median_s * 1e3,
+                    r.items / r.t.median_s, gbs, "-", r.rss);
       jr.push_back({{"workload", r.name}, {"unit", r.unit}, {"median_s", r.t.median_s}, {"min_s", r.t.min_s},
                     {"times_s", r.t.all}, {"items_per_second", r.items / r.t.median_s}, {"gflops", gf},
-                    {"peak_rss_mib", r.rss}});
+                    {"gbytes_per_s", gbs}, {"peak_rss_mib", r.rss}});
     }
     app::write_json_atomic(json_path, {{"framework", "ember"}, {"date", app::utc_timestamp()}, {"warmup", warmup},
                                        {"repeats", repeats}, {"results", jr}});

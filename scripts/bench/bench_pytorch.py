@@ -10,6 +10,10 @@ machine's cores). Prints a table and writes JSON; scripts/bench/compare.sh puts 
   bert_infer  the encoder forward under torch.no_grad() in eval mode
   resnet_train32/64, resnet_infer32/64   torchvision resnet18(num_classes=10), batch 64, SGD momentum 0.9
   lstm_step   word_language_model's LSTM LM, 2x200 tied, vocab 33,278, batch 20 x bptt 35, clip 0.25, SGD lr 20
+  ops         the hot ops alone, forward + backward(ones), the shapes of apps/bench.cpp: conv2d per ResNet18
+              layer (F.conv2d), F.linear, nn.LSTM(200, 200), attention as transformers 4.30's BertSelfAttention
+              computes it on torch 1.13 (matmul, additive mask, softmax, dropout 0.1, matmul), F.layer_norm,
+              F.cross_entropy over 33,278 classes
 
 Needs Debian's python3-torch and transformers==4.30.2 (pip) for /usr/bin/python3.
   /usr/bin/python3 scripts/bench/bench_pytorch.py --json results/bench_pytorch.json
@@ -39,7 +43,7 @@ def timed(f, warmup, repeats):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="sgemm,bert_step,bert_infer,resnet_train32,resnet_infer32,resnet_train64,"
-                                      "resnet_infer64,lstm_step")
+                                      "resnet_infer64,lstm_step,ops")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=32)
@@ -146,9 +150,71 @@ def main():
             loss.item()
         row("lstm_lm 2x200 b20 t35", T * B, flops, timed(lstep, a.warmup, a.repeats))
 
-    print(f"{'workload':32s} {'median ms':>10s} {'items/s':>12s} {'GFLOP/s':>10s} {'RSS MiB':>9s}")
+    def want_op(name):
+        return "ops" in wants or name in wants
+
+    def op_row(name, flops, tensors, f):
+        def run():
+            for t in tensors:
+                t.grad = None
+            f()
+        row(name, 1, flops, timed(run, a.warmup, a.repeats))
+
+    F = torch.nn.functional
+    convs = [("stem", 3, 64, 64, 7, 2, 3, False), ("l1", 64, 64, 16, 3, 1, 1, True),
+             ("l2_down", 64, 128, 16, 3, 2, 1, True), ("l2_skip", 64, 128, 16, 1, 2, 0, True),
+             ("l2", 128, 128, 8, 3, 1, 1, True), ("l3_down", 128, 256, 8, 3, 2, 1, True),
+             ("l3", 256, 256, 4, 3, 1, 1, True), ("l4_down", 256, 512, 4, 3, 2, 1, True),
+             ("l4", 512, 512, 2, 3, 1, 1, True)]
+    for (n, cin, cout, hw, k, s, pad, xg) in convs:
+        name = f"op_conv_{n}"
+        if not want_op(name):
+            continue
+        N, ho = 64, (hw + 2 * pad - k) // s + 1
+        x = torch.randn(N, cin, hw, hw, requires_grad=xg)
+        w = torch.randn(cout, cin, k, k, requires_grad=True)
+        g = torch.ones(N, cout, ho, ho)
+        fwd = 2.0 * N * cout * ho * ho * cin * k * k
+        op_row(f"{name} {cin}->{cout} k{k}/{s} {hw}px", (3 if xg else 2) * fwd, [x, w],
+               lambda: F.conv2d(x, w, None, s, pad).backward(g))
+    if want_op("op_linear"):
+        M, K, N = 4096, 384, 1536
+        x, w, b = (torch.randn(*sh, requires_grad=True) for sh in ((M, K), (N, K), (N,)))
+        g = torch.ones(M, N)
+        op_row("op_linear 4096x384 -> 1536", 3 * 2.0 * M * K * N, [x, w, b], lambda: F.linear(x, w, b).backward(g))
+    if want_op("op_lstm"):
+        T, B, H = 35, 20, 200
+        lstm = torch.nn.LSTM(H, H, 1)
+        x = torch.randn(T, B, H, requires_grad=True)
+        g = torch.ones(T, B, H)
+        op_row("op_lstm 1x200 t35 b20", 3 * T * B * 2 * 4.0 * H * (2 * H), [x] + list(lstm.parameters()),
+               lambda: lstm(x)[0].backward(g))
+    if want_op("op_attention"):
+        B, Hh, T, D = 32, 12, 128, 32
+        q, k, v = (torch.randn(B, Hh, T, D, requires_grad=True) for _ in range(3))
+        mask = torch.ones(B, 1, 1, T)
+        g = torch.ones(B, Hh, T, D)
+
+        def attn():
+            scores = torch.matmul(q, k.transpose(-1, -2)) / D ** 0.5 + (1.0 - mask) * torch.finfo(torch.float32).min
+            probs = F.dropout(F.softmax(scores, dim=-1), 0.1, training=True)
+            torch.matmul(probs, v).backward(g)
+        op_row("op_attention b32 h12 t128 d32", 3 * 2.0 * 2.0 * B * Hh * T * T * D, [q, k, v], attn)
+    if want_op("op_layernorm"):
+        M, C = 4096, 384
+        x = torch.randn(M, C, requires_grad=True)
+        w, b = torch.randn(C, requires_grad=True), torch.randn(C, requires_grad=True)
+        g = torch.ones(M, C)
+        op_row("op_layernorm 4096x384", 0, [x, w, b], lambda: F.layer_norm(x, (C,), w, b, 1e-12).backward(g))
+    if want_op("op_softmax_ce"):
+        N, V = 700, 33278
+        logits = torch.randn(N, V, requires_grad=True)
+        tgt = torch.randint(0, V, (N,))
+        op_row("op_softmax_ce 700x33278", 0, [logits], lambda: F.cross_entropy(logits, tgt).backward())
+
+    print(f"{'workload':44s} {'median ms':>10s} {'items/s':>12s} {'GFLOP/s':>10s} {'RSS MiB':>9s}")
     for r in rows:
-        print(f"{r['workload']:32s} {1e3 * r['median_s']:10.1f} {r['items_per_second']:12.1f} {r['gflops']:10.1f} "
+        print(f"{r['workload']:44s} {1e3 * r['median_s']:10.2f} {r['items_per_second']:12.1f} {r['gflops']:10.1f} "
               f"{r['peak_rss_mib']:9.0f}")
     os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
     with open(a.json, "w") as f:
