@@ -7,6 +7,7 @@
 
 #include <array>
 #include <limits>
+#include <tuple>
 #include <utility>
 
 #include "engine/autograd.h"
@@ -131,6 +132,15 @@ Tensor interpolate_bilinear(const Tensor& x, Pair2 size);
 // torch.nn.LSTM's order i, f, g, o; c (B, H). Returns (h', c') with
 //   c' = σ(f)⊙c + σ(i)⊙tanh(g),  h' = σ(o)⊙tanh(c').
 std::pair<Tensor, Tensor> lstm_cell(const Tensor& gates, const Tensor& c);
+// One LSTM layer over a whole sequence, the step loop inside one op:
+//   gates_t = xproj_t + h_{t−1}·W_hhᵀ + b_hh,  (h_t, c_t) = lstm_cell(gates_t, c_{t−1})
+// xproj (T, B, 4H) is x·W_ihᵀ + b_ih for every step (one GEMM outside), w_hh (4H, H), b_hh (4H),
+// h0/c0 (B, H). Returns {out (T, B, H) = every h_t, h_T, c_T}. The same function as the
+// composition of linear, add and lstm_cell per step (tests check both ways), without a graph
+// node per step: the backward runs the recurrence once in reverse and forms the W_hh and b_hh
+// gradients with one GEMM and one sum over all steps.
+std::tuple<Tensor, Tensor, Tensor> lstm_layer(const Tensor& xproj, const Tensor& w_hh, const Tensor& b_hh,
+                                              const Tensor& h0, const Tensor& c0);
 // q (B, H, Tq, D), k/v (B, H, Tk, D) → (B, H, Tq, D). mask broadcastable to (B, H, Tq, Tk):
 // an integer mask keeps positions where it is nonzero (PyTorch's boolean attn_mask), a
 // floating mask is added to the scores. scale defaults to 1/√D.

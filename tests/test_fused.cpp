@@ -42,6 +42,13 @@ void expect_matches_torch(const Tensor& got, const json& want, const std::string
   test::expect_close(got, test::fixture_tensor(want), kFixtureRtol, kFixtureAtol, what);
 }
 
+// Backward of Σ_i sum(ys[i] ⊙ seeds[i]): every output gets its own upstream gradient.
+void run_backward_all(const TensorList& ys, const TensorList& seeds) {
+  Tensor loss = sum(mul(ys[0], seeds[0]));
+  for (size_t i = 1; i < ys.size(); ++i) loss = add(loss, sum(mul(ys[i], seeds[i])));
+  loss.backward();
+}
+
 void expect_close_f32(const Tensor& f32, const Tensor& f64, const std::string& what) {
   REQUIRE(f32.defined());
   REQUIRE(f64.defined());
@@ -167,6 +174,96 @@ TEST_CASE("lstm_cell float32 agrees with float64") {
   expect_close_f32(cn32, cn64, "c'");
   expect_close_f32(g32.grad(), g64.grad(), "dgates");
   expect_close_f32(c32.grad(), c64.grad(), "dc");
+}
+
+// ================================ lstm_layer ================================
+
+namespace {
+// The composition lstm_layer replaces: per step linear + add + lstm_cell. in: xproj, w_hh, b_hh, h0, c0.
+TensorList lstm_layer_by_steps(const TensorList& in) {
+  const Tensor &xproj = in[0], &w_hh = in[1], &b_hh = in[2];
+  Tensor h = in[3], c = in[4];
+  TensorList ys;
+  for (int64_t t = 0; t < xproj.size(0); ++t) {
+    std::tie(h, c) = lstm_cell(add(xproj.narrow(0, t, 1).squeeze(0), linear(h, w_hh, b_hh)), c);
+    ys.push_back(h.unsqueeze(0));
+  }
+  return {concat(ys, 0), h, c};
+}
+TensorList lstm_layer_fused(const TensorList& in) {
+  auto [out, h, c] = lstm_layer(in[0], in[1], in[2], in[3], in[4]);
+  return {out, h, c};
+}
+// T=4, B=2, H=3: xproj (4, 2, 12), w_hh (12, 3), b_hh (12), h0, c0 (2, 3).
+TensorList lstm_layer_inputs(uint64_t seed) {
+  return {rnd({4, 2, 12}, seed, -1.5, 1.5), rnd({12, 3}, seed + 1, -0.7, 0.7), rnd({12}, seed + 2, -0.5, 0.5),
+          rnd({2, 3}, seed + 3), rnd({2, 3}, seed + 4)};
+}
+}  // namespace
+
+GRADCHECK_CASE(lstm_layer) {
+  expect_gradcheck("lstm_layer (out, h_T, c_T)", lstm_layer_fused, lstm_layer_inputs(130));
+  expect_gradcheck("lstm_layer only out used", [](const TensorList& in) -> TensorList {
+    return {std::get<0>(lstm_layer(in[0], in[1], in[2], in[3], in[4]))};
+  }, lstm_layer_inputs(140));
+  expect_gradcheck("lstm_layer only c_T used, no b_hh, one step", [](const TensorList& in) -> TensorList {
+    return {std::get<2>(lstm_layer(in[0], in[1], Tensor(), in[2], in[3]))};
+  }, {rnd({1, 2, 8}, 150, -1.5, 1.5), rnd({8, 2}, 151, -0.7, 0.7), rnd({2, 2}, 152), rnd({2, 2}, 153)});
+}
+
+TEST_CASE("lstm_layer equals the per-step composition (float64) and agrees in float32") {
+  TensorList a = lstm_layer_inputs(160), b;
+  for (const Tensor& t : a) b.push_back(t.detach().requires_grad_(true));
+  TensorList ya = lstm_layer_fused(a), yb = lstm_layer_by_steps(b);
+  TensorList seeds = {rnd({4, 2, 3}, 170, -1, 1, false), rnd({2, 3}, 171, -1, 1, false), rnd({2, 3}, 172, -1, 1, false)};
+  TensorList seeds_b = seeds;
+  run_backward_all(ya, seeds);
+  run_backward_all(yb, seeds_b);
+  for (size_t i = 0; i < 3; ++i) expect_close(ya[i], yb[i], 1e-12, 1e-12, "output " + std::to_string(i));
+  for (size_t i = 0; i < a.size(); ++i)
+    expect_close(a[i].grad(), b[i].grad(), 1e-12, 1e-12, "grad of input " + std::to_string(i));
+
+  TensorList f;
+  for (const Tensor& t : a) f.push_back(t.detach().to(DType::F32).requires_grad_(true));
+  TensorList yf = lstm_layer_fused(f);
+  TensorList seeds_f;
+  for (const Tensor& s : seeds) seeds_f.push_back(s.to(DType::F32));
+  run_backward_all(yf, seeds_f);
+  for (size_t i = 0; i < 3; ++i) expect_close_f32(yf[i], ya[i], "float32 output " + std::to_string(i));
+  for (size_t i = 0; i < a.size(); ++i) expect_close_f32(f[i].grad(), a[i].grad(), "float32 grad " + std::to_string(i));
+}
+
+TEST_CASE("linear + lstm_layer matches torch.nn.LSTM") {
+  const json& k = fixtures().at("lstm_seq");
+  Tensor x = load(k.at("x"), true), h0 = load(k.at("h0"), true), c0 = load(k.at("c0"), true);
+  Tensor w_ih = load(k.at("weight_ih_l0"), true), w_hh = load(k.at("weight_hh_l0"), true);
+  Tensor b_ih = load(k.at("bias_ih_l0"), true), b_hh = load(k.at("bias_hh_l0"), true);
+  auto [y, h, c] = lstm_layer(linear(x, w_ih, b_ih), w_hh, b_hh, h0, c0);
+  expect_matches_torch(y, k.at("y"), "y");
+  expect_matches_torch(h, k.at("hT"), "h_T");
+  expect_matches_torch(c, k.at("cT"), "c_T");
+  run_backward_all({y, h, c}, {load(k.at("dy")), load(k.at("dhT")), load(k.at("dcT"))});
+  expect_matches_torch(x.grad(), k.at("grad_x"), "dx");
+  expect_matches_torch(h0.grad(), k.at("grad_h0"), "dh0");
+  expect_matches_torch(c0.grad(), k.at("grad_c0"), "dc0");
+  expect_matches_torch(w_ih.grad(), k.at("grad_weight_ih_l0"), "dW_ih");
+  expect_matches_torch(w_hh.grad(), k.at("grad_weight_hh_l0"), "dW_hh");
+  expect_matches_torch(b_ih.grad(), k.at("grad_bias_ih_l0"), "db_ih");
+  expect_matches_torch(b_hh.grad(), k.at("grad_bias_hh_l0"), "db_hh");
+}
+
+TEST_CASE("lstm_layer rejects mismatched shapes with both shapes in the message") {
+  Tensor w = zeros({12, 3}, DType::F64), h = zeros({2, 3}, DType::F64);
+  expect_error([&] { lstm_layer(zeros({4, 2, 11}, DType::F64), w, Tensor(), h, h); },
+               "xproj must be (T, B, 4H) = [4, 2, 12] for w_hh of shape [12, 3], got [4, 2, 11]");
+  expect_error([&] { lstm_layer(zeros({4, 2, 12}, DType::F64), zeros({12, 4}, DType::F64), Tensor(), h, h); },
+               "w_hh must be (4H, H), got [12, 4]");
+  expect_error([&] { lstm_layer(zeros({4, 2, 12}, DType::F64), w, Tensor(), zeros({3, 3}, DType::F64), h); },
+               "h0 and c0 must be (B, H) = [2, 3], got [3, 3] and [2, 3]");
+  expect_error([&] { lstm_layer(zeros({4, 2, 12}, DType::F64), w, zeros({11}, DType::F64), h, h); },
+               "b_hh must be (4H) = [12], got [11]");
+  expect_error([&] { lstm_layer(zeros({4, 2, 12}, DType::F32), w, Tensor(), h, h); },
+               "xproj is float32 but an argument is float64");
 }
 
 // ========================= scaled_dot_product_attention =========================

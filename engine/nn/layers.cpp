@@ -150,18 +150,13 @@ std::pair<Tensor, LstmState> LSTM::forward(const Tensor& x, const LstmState& sta
   for (int64_t l = 0; l < layers_; ++l) {
     Tensor h = state.h.defined() ? state.h.narrow(0, l, 1).squeeze(0) : zeros({B, hidden_}, Options(x.dtype(), x.device()));
     Tensor c = state.c.defined() ? state.c.narrow(0, l, 1).squeeze(0) : zeros({B, hidden_}, Options(x.dtype(), x.device()));
-    // The input projection of every step in one GEMM: (T, B, in_l) → (T, B, 4H).
+    // The input projection of every step in one GEMM: (T, B, in_l) → (T, B, 4H); then the
+    // recurrence in one op (per step: gates = xproj_t + h·W_hhᵀ + b_hh, lstm_cell).
     Tensor xproj = linear(layer_in, w_ih_[l], b_ih_[l]);
-    TensorList steps;
-    steps.reserve(static_cast<size_t>(T));
-    for (int64_t t = 0; t < T; ++t) {
-      Tensor gates = add(xproj.narrow(0, t, 1).squeeze(0), linear(h, w_hh_[l], b_hh_[l]));  // (B, 4H)
-      std::tie(h, c) = lstm_cell(gates, c);
-      steps.push_back(h.unsqueeze(0));
-    }
-    layer_in = concat(steps, 0);  // (T, B, H)
-    h_n.push_back(h.unsqueeze(0));
-    c_n.push_back(c.unsqueeze(0));
+    auto [out, h_last, c_last] = lstm_layer(xproj, w_hh_[l], b_hh_[l], h, c);
+    layer_in = out;  // (T, B, H)
+    h_n.push_back(h_last.unsqueeze(0));
+    c_n.push_back(c_last.unsqueeze(0));
     if (dropout_ > 0 && is_training() && l + 1 < layers_) layer_in = dropout(layer_in, dropout_, true, gen_);
   }
   return {layer_in, LstmState{concat(h_n, 0), concat(c_n, 0)}};

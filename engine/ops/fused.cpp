@@ -8,7 +8,9 @@
 //   attention saves q, k, v, the output and the row log-sum-exp (B, H, Tq); the backward
 //   recomputes the probabilities instead of keeping B·H·Tq·Tk of them.
 // Kernels: kernels/cpu/fused.h.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "engine/ops.h"
 #include "kernels/cpu/fused.h"
@@ -46,6 +48,77 @@ std::pair<Tensor, Tensor> lstm_cell(const Tensor& gates, const Tensor& c) {
       return {dgates, dc};
     });
   return {h_new, c_new};
+}
+
+// ---------------- lstm_layer ----------------
+
+std::tuple<Tensor, Tensor, Tensor> lstm_layer(const Tensor& xproj, const Tensor& w_hh, const Tensor& b_hh,
+                                              const Tensor& h0, const Tensor& c0) {
+  EMBER_CHECK(xproj.dim() == 3, "lstm_layer: xproj must be 3-D (T, B, 4H), got ", xproj.shape());
+  EMBER_CHECK(w_hh.dim() == 2 && w_hh.size(0) == 4 * w_hh.size(1),
+              "lstm_layer: w_hh must be (4H, H), got ", w_hh.shape());
+  const int64_t steps = xproj.size(0), B = xproj.size(1), H = w_hh.size(1), G = 4 * H;
+  EMBER_CHECK(steps > 0, "lstm_layer: xproj has no time steps");
+  EMBER_CHECK(xproj.size(2) == G, "lstm_layer: xproj must be (T, B, 4H) = [", steps, ", ", B, ", ", G,
+              "] for w_hh of shape ", w_hh.shape(), ", got ", xproj.shape());
+  EMBER_CHECK(!b_hh.defined() || b_hh.shape() == Shape{G}, "lstm_layer: b_hh must be (4H) = [", G, "], got ",
+              b_hh.shape());
+  for (const Tensor* s : {&h0, &c0})
+    EMBER_CHECK(s->shape() == (Shape{B, H}), "lstm_layer: h0 and c0 must be (B, H) = [", B, ", ", H, "], got ",
+                h0.shape(), " and ", c0.shape());
+  for (const Tensor* t : {&w_hh, &h0, &c0})
+    EMBER_CHECK(t->dtype() == xproj.dtype(), "lstm_layer: xproj is ", xproj.dtype(), " but an argument is ",
+                t->dtype());
+  EMBER_CHECK(!b_hh.defined() || b_hh.dtype() == xproj.dtype(), "lstm_layer: xproj is ", xproj.dtype(),
+              " but b_hh is ", b_hh.dtype());
+  for (const Tensor* t : {&xproj, &w_hh, &h0, &c0})
+    EMBER_CHECK(t->device().is_cpu(), "lstm_layer: no CUDA kernel yet (CPU tensors only)");
+  const bool grad = any_requires_grad({xproj, w_hh, b_hh, h0, c0});
+  Tensor xc = xproj.detach().contiguous(), wc = w_hh.detach().contiguous();
+  Tensor bc = b_hh.defined() ? b_hh.detach().contiguous() : Tensor();
+  Tensor hc = h0.detach().contiguous(), cc = c0.detach().contiguous();
+  Options opt(xproj.dtype(), xproj.device());
+  Tensor out = empty({steps, B, H}, opt), c_all = empty({steps, B, H}, opt), gates = empty({B, G}, opt);
+  Tensor act = empty({grad ? steps : 1, B, 5 * H}, opt);
+  Tensor h_last = empty({B, H}, opt), c_last = empty({B, H}, opt);
+  EMBER_DISPATCH_FLOAT(xproj.dtype(), "lstm_layer", [&] {
+    using T = scalar_t;
+    cpu::lstm_layer_forward(out.data<T>(), c_all.data<T>(), act.data<T>(), grad ? B * 5 * H : 0, gates.data<T>(),
+                            xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, hc.data<T>(), cc.data<T>(), steps, B, H);
+    std::copy_n(out.data<T>() + (steps - 1) * B * H, B * H, h_last.data<T>());
+    std::copy_n(c_all.data<T>() + (steps - 1) * B * H, B * H, c_last.data<T>());
+  });
+  if (grad)
+    record("lstm_layer", {xproj, w_hh, b_hh, h0, c0}, {out, h_last, c_last},
+           [act, c_all, outs = save(out), wc, hc, cc, has_bias = b_hh.defined(), steps, B, H,
+            G](const TensorList& g) -> TensorList {
+             // Outputs the graph did not use arrive zero-filled; upstream grads may be views.
+             Tensor dout = g[0].contiguous(), dh_last = g[1].contiguous(), dc_last = g[2].contiguous();
+             Options o(act.dtype(), act.device());
+             Tensor dgates = empty({steps, B, G}, o), dh0 = empty({B, H}, o), dc0 = empty({B, H}, o);
+             Tensor dw = empty({G, H}, o), db = has_bias ? empty({G}, o) : Tensor();
+             EMBER_DISPATCH_FLOAT(act.dtype(), "lstm_layer backward", [&] {
+               using T = scalar_t;
+               cpu::lstm_layer_backward(dgates.data<T>(), dh0.data<T>(), dc0.data<T>(), dout.data<T>(),
+                                        dh_last.data<T>(), dc_last.data<T>(), act.data<T>(), c_all.data<T>(),
+                                        cc.data<T>(), wc.data<T>(), steps, B, H);
+               // dW_hh = Σ_t dgates_tᵀ·h_{t−1}: one GEMM over all T·B rows, with h_{t−1} = [h0; out_0 … out_{T−2}].
+               std::vector<T> h_prev(static_cast<size_t>(steps * B * H));
+               std::copy_n(hc.data<T>(), B * H, h_prev.data());
+               std::copy_n(outs.data<T>(), (steps - 1) * B * H, h_prev.data() + B * H);
+               cpu::gemm<T>(true, false, G, H, steps * B, T(1), dgates.data<T>(), G, h_prev.data(), H, T(0),
+                            dw.data<T>(), H);
+               if (has_bias) {  // db_hh = Σ over the T·B rows of dgates, in double
+                 std::vector<double> acc(static_cast<size_t>(G), 0.0);
+                 const T* d = dgates.data<T>();
+                 for (int64_t r = 0; r < steps * B; ++r)
+                   for (int64_t j = 0; j < G; ++j) acc[j] += static_cast<double>(d[r * G + j]);
+                 for (int64_t j = 0; j < G; ++j) db.data<T>()[j] = static_cast<T>(acc[j]);
+               }
+             });
+             return {dgates, dw, db, dh0, dc0};
+           });
+  return {out, h_last, c_last};
 }
 
 // ---------------- scaled_dot_product_attention ----------------

@@ -81,6 +81,50 @@ void lstm_cell_backward(T* dgates, T* dc, const T* dh_new, const T* dc_new, cons
 }
 
 // ---------------------------------------------------------------------------------------------
+// LSTM layer: the cell above over T steps, with the recurrent GEMM h_{t−1}·W_hhᵀ inside the loop.
+// xproj (T, B, 4H) holds x_t·W_ihᵀ + b_ih; w_hh (4H, H); b_hh (4H) or null; h0, c0 (B, H).
+// Forward writes out (T, B, H) = every h_t, c_all (T, B, H) = every c_t and, every act_stride
+// elements, the cell's saved state (act_stride = B·5H keeps all T for the backward, 0 reuses
+// one (B, 5H) buffer); gates is a (B, 4H) scratch.
+// ---------------------------------------------------------------------------------------------
+
+template <class T>
+void lstm_layer_forward(T* out, T* c_all, T* act, int64_t act_stride, T* gates, const T* xproj, const T* w_hh,
+                        const T* b_hh, const T* h0, const T* c0, int64_t steps, int64_t B, int64_t H) {
+  const int64_t G = 4 * H;
+  for (int64_t t = 0; t < steps; ++t) {
+    const T* xp = xproj + t * B * G;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = 0; j < G; ++j) gates[b * G + j] = xp[b * G + j] + (b_hh ? b_hh[j] : T(0));
+    const T* h_prev = t == 0 ? h0 : out + (t - 1) * B * H;
+    const T* c_prev = t == 0 ? c0 : c_all + (t - 1) * B * H;
+    gemm<T>(false, true, B, G, H, T(1), h_prev, H, w_hh, H, T(1), gates, G);
+    lstm_cell_forward(out + t * B * H, c_all + t * B * H, act + t * act_stride, gates, c_prev, B, H);
+  }
+}
+
+// The reverse pass: from dout (T, B, H) and the final state's upstream dh_T, dc_T (B, H) to
+// dgates (T, B, 4H) (which is d xproj) and dh0, dc0 (B, H). act holds all T steps' state.
+// Per step: dh += dout_t; (dgates_t, dc) = cell backward; dh = dgates_t·W_hh (the recurrence).
+template <class T>
+void lstm_layer_backward(T* dgates, T* dh0, T* dc0, const T* dout, const T* dh_last, const T* dc_last, const T* act,
+                         const T* c_all, const T* c0, const T* w_hh, int64_t steps, int64_t B, int64_t H) {
+  const int64_t G = 4 * H, BH = B * H;
+  std::vector<T> dh(dh_last, dh_last + BH), dc(dc_last, dc_last + BH), dc_prev(static_cast<size_t>(BH));
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const T* dout_t = dout + t * BH;
+    for (int64_t n = 0; n < BH; ++n) dh[n] += dout_t[n];
+    const T* c_prev = t == 0 ? c0 : c_all + (t - 1) * BH;
+    T* dg = dgates + t * B * G;
+    lstm_cell_backward(dg, dc_prev.data(), dh.data(), dc.data(), act + t * B * 5 * H, c_prev, B, H);
+    gemm<T>(false, false, B, H, G, T(1), dg, G, w_hh, H, T(0), dh.data(), H);
+    dc.swap(dc_prev);
+  }
+  std::copy(dh.begin(), dh.end(), dh0);
+  std::copy(dc.begin(), dc.end(), dc0);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Scaled dot-product attention, one (b, h) head at a time:
 //   S = scale·Q·Kᵀ + bias,  P = softmax_rows(S),  P̃ = P ⊙ keep / (1 − p),  O = P̃·V.
 // bias (optional, may be null) is read through four strides over (B, H, Tq, Tk), 0 on a
