@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include "tests/fixtures.h"
@@ -132,32 +133,38 @@ TEST_CASE("lstm_cell matches torch.nn.LSTMCell") {
   }
 }
 
-TEST_CASE("linear + lstm_cell over 3 steps matches torch.nn.LSTM") {
+namespace {
+// torch.nn.LSTM's one-layer fixture through `layer` (x, w_ih, w_hh, b_ih, b_hh, h0, c0 → y, h_T, c_T):
+// outputs, then every gradient of Σ y⊙dy + h_T⊙dh_T + c_T⊙dc_T.
+void expect_lstm_seq_matches_torch(const std::function<TensorList(const TensorList&)>& layer) {
   const json& k = fixtures().at("lstm_seq");
-  Tensor x = load(k.at("x"), true), h = load(k.at("h0"), true), c = load(k.at("c0"), true);
-  Tensor h0 = h, c0 = c;
-  Tensor w_ih = load(k.at("weight_ih_l0"), true), w_hh = load(k.at("weight_hh_l0"), true);
-  Tensor b_ih = load(k.at("bias_ih_l0"), true), b_hh = load(k.at("bias_hh_l0"), true);
-  const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = h.size(1);
-  TensorList ys;
-  for (int64_t t = 0; t < T; ++t) {
-    Tensor gates = add(linear(x.narrow(0, t, 1).reshape({B, I}), w_ih, b_ih), linear(h, w_hh, b_hh));
-    std::tie(h, c) = lstm_cell(gates, c);
-    ys.push_back(h.reshape({1, B, H}));
-  }
-  Tensor y = concat(ys, 0);
-  expect_matches_torch(y, k.at("y"), "y");
-  expect_matches_torch(h, k.at("hT"), "h_T");
-  expect_matches_torch(c, k.at("cT"), "c_T");
-  Tensor loss = add(add(sum(mul(y, load(k.at("dy")))), sum(mul(h, load(k.at("dhT"))))), sum(mul(c, load(k.at("dcT")))));
-  loss.backward();
-  expect_matches_torch(x.grad(), k.at("grad_x"), "dx");
-  expect_matches_torch(h0.grad(), k.at("grad_h0"), "dh0");
-  expect_matches_torch(c0.grad(), k.at("grad_c0"), "dc0");
-  expect_matches_torch(w_ih.grad(), k.at("grad_weight_ih_l0"), "dW_ih");
-  expect_matches_torch(w_hh.grad(), k.at("grad_weight_hh_l0"), "dW_hh");
-  expect_matches_torch(b_ih.grad(), k.at("grad_bias_ih_l0"), "db_ih");
-  expect_matches_torch(b_hh.grad(), k.at("grad_bias_hh_l0"), "db_hh");
+  TensorList in;
+  for (const char* key : {"x", "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "h0", "c0"})
+    in.push_back(load(k.at(key), true));
+  TensorList out = layer(in);
+  expect_matches_torch(out[0], k.at("y"), "y");
+  expect_matches_torch(out[1], k.at("hT"), "h_T");
+  expect_matches_torch(out[2], k.at("cT"), "c_T");
+  run_backward_all(out, {load(k.at("dy")), load(k.at("dhT")), load(k.at("dcT"))});
+  const char* grads[] = {"grad_x", "grad_weight_ih_l0", "grad_weight_hh_l0", "grad_bias_ih_l0", "grad_bias_hh_l0",
+                         "grad_h0", "grad_c0"};
+  for (size_t i = 0; i < in.size(); ++i) expect_matches_torch(in[i].grad(), k.at(grads[i]), grads[i]);
+}
+}  // namespace
+
+TEST_CASE("linear + lstm_cell over 3 steps matches torch.nn.LSTM") {
+  expect_lstm_seq_matches_torch([](const TensorList& in) -> TensorList {
+    const Tensor &x = in[0], &w_ih = in[1], &w_hh = in[2], &b_ih = in[3], &b_hh = in[4];
+    Tensor h = in[5], c = in[6];
+    const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = h.size(1);
+    TensorList ys;
+    for (int64_t t = 0; t < T; ++t) {
+      Tensor gates = add(linear(x.narrow(0, t, 1).reshape({B, I}), w_ih, b_ih), linear(h, w_hh, b_hh));
+      std::tie(h, c) = lstm_cell(gates, c);
+      ys.push_back(h.reshape({1, B, H}));
+    }
+    return {concat(ys, 0), h, c};
+  });
 }
 
 TEST_CASE("lstm_cell float32 agrees with float64") {
@@ -234,22 +241,10 @@ TEST_CASE("lstm_layer equals the per-step composition (float64) and agrees in fl
 }
 
 TEST_CASE("linear + lstm_layer matches torch.nn.LSTM") {
-  const json& k = fixtures().at("lstm_seq");
-  Tensor x = load(k.at("x"), true), h0 = load(k.at("h0"), true), c0 = load(k.at("c0"), true);
-  Tensor w_ih = load(k.at("weight_ih_l0"), true), w_hh = load(k.at("weight_hh_l0"), true);
-  Tensor b_ih = load(k.at("bias_ih_l0"), true), b_hh = load(k.at("bias_hh_l0"), true);
-  auto [y, h, c] = lstm_layer(linear(x, w_ih, b_ih), w_hh, b_hh, h0, c0);
-  expect_matches_torch(y, k.at("y"), "y");
-  expect_matches_torch(h, k.at("hT"), "h_T");
-  expect_matches_torch(c, k.at("cT"), "c_T");
-  run_backward_all({y, h, c}, {load(k.at("dy")), load(k.at("dhT")), load(k.at("dcT"))});
-  expect_matches_torch(x.grad(), k.at("grad_x"), "dx");
-  expect_matches_torch(h0.grad(), k.at("grad_h0"), "dh0");
-  expect_matches_torch(c0.grad(), k.at("grad_c0"), "dc0");
-  expect_matches_torch(w_ih.grad(), k.at("grad_weight_ih_l0"), "dW_ih");
-  expect_matches_torch(w_hh.grad(), k.at("grad_weight_hh_l0"), "dW_hh");
-  expect_matches_torch(b_ih.grad(), k.at("grad_bias_ih_l0"), "db_ih");
-  expect_matches_torch(b_hh.grad(), k.at("grad_bias_hh_l0"), "db_hh");
+  expect_lstm_seq_matches_torch([](const TensorList& in) -> TensorList {
+    auto [y, h, c] = lstm_layer(linear(in[0], in[1], in[3]), in[2], in[4], in[5], in[6]);
+    return {y, h, c};
+  });
 }
 
 TEST_CASE("lstm_layer rejects mismatched shapes with both shapes in the message") {
