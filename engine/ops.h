@@ -137,8 +137,8 @@ std::pair<Tensor, Tensor> lstm_cell(const Tensor& gates, const Tensor& c);
 // xproj (T, B, 4H) is x·W_ihᵀ + b_ih for every step (one GEMM outside), w_hh (4H, H), b_hh (4H),
 // h0/c0 (B, H). Returns {out (T, B, H) = every h_t, h_T, c_T}. The same function as the
 // composition of linear, add and lstm_cell per step (tests check both ways), without a graph
-// node per step: the backward runs the recurrence once in reverse and forms the W_hh and b_hh
-// gradients with one GEMM and one sum over all steps.
+// node per step: the backward runs the recurrence once in reverse, then forms the W_hh gradient
+// with GEMMs over all steps at once and the b_hh gradient with one sum.
 std::tuple<Tensor, Tensor, Tensor> lstm_layer(const Tensor& xproj, const Tensor& w_hh, const Tensor& b_hh,
                                               const Tensor& h0, const Tensor& c0);
 // q (B, H, Tq, D), k/v (B, H, Tk, D) → (B, H, Tq, D). mask broadcastable to (B, H, Tq, Tk):

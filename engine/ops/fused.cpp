@@ -10,7 +10,6 @@
 // Kernels: kernels/cpu/fused.h.
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 #include "engine/ops.h"
 #include "kernels/cpu/fused.h"
@@ -71,8 +70,8 @@ std::tuple<Tensor, Tensor, Tensor> lstm_layer(const Tensor& xproj, const Tensor&
                 t->dtype());
   EMBER_CHECK(!b_hh.defined() || b_hh.dtype() == xproj.dtype(), "lstm_layer: xproj is ", xproj.dtype(),
               " but b_hh is ", b_hh.dtype());
-  for (const Tensor* t : {&xproj, &w_hh, &h0, &c0})
-    EMBER_CHECK(t->device().is_cpu(), "lstm_layer: no CUDA kernel yet (CPU tensors only)");
+  for (const Tensor* t : {&xproj, &w_hh, &b_hh, &h0, &c0})
+    EMBER_CHECK(!t->defined() || t->device().is_cpu(), "lstm_layer: no CUDA kernel yet (CPU tensors only)");
   const bool grad = any_requires_grad({xproj, w_hh, b_hh, h0, c0});
   Tensor xc = xproj.detach().contiguous(), wc = w_hh.detach().contiguous();
   Tensor bc = b_hh.defined() ? b_hh.detach().contiguous() : Tensor();
@@ -96,26 +95,21 @@ std::tuple<Tensor, Tensor, Tensor> lstm_layer(const Tensor& xproj, const Tensor&
              Tensor dout = g[0].contiguous(), dh_last = g[1].contiguous(), dc_last = g[2].contiguous();
              Options o(act.dtype(), act.device());
              Tensor dgates = empty({steps, B, G}, o), dh0 = empty({B, H}, o), dc0 = empty({B, H}, o);
-             Tensor dw = empty({G, H}, o), db = has_bias ? empty({G}, o) : Tensor();
+             Tensor dw = empty({G, H}, o);
              EMBER_DISPATCH_FLOAT(act.dtype(), "lstm_layer backward", [&] {
                using T = scalar_t;
                cpu::lstm_layer_backward(dgates.data<T>(), dh0.data<T>(), dc0.data<T>(), dout.data<T>(),
                                         dh_last.data<T>(), dc_last.data<T>(), act.data<T>(), c_all.data<T>(),
                                         cc.data<T>(), wc.data<T>(), steps, B, H);
-               // dW_hh = Σ_t dgates_tᵀ·h_{t−1}: one GEMM over all T·B rows, with h_{t−1} = [h0; out_0 … out_{T−2}].
-               std::vector<T> h_prev(static_cast<size_t>(steps * B * H));
-               std::copy_n(hc.data<T>(), B * H, h_prev.data());
-               std::copy_n(outs.data<T>(), (steps - 1) * B * H, h_prev.data() + B * H);
-               cpu::gemm<T>(true, false, G, H, steps * B, T(1), dgates.data<T>(), G, h_prev.data(), H, T(0),
-                            dw.data<T>(), H);
-               if (has_bias) {  // db_hh = Σ over the T·B rows of dgates, in double
-                 std::vector<double> acc(static_cast<size_t>(G), 0.0);
-                 const T* d = dgates.data<T>();
-                 for (int64_t r = 0; r < steps * B; ++r)
-                   for (int64_t j = 0; j < G; ++j) acc[j] += static_cast<double>(d[r * G + j]);
-                 for (int64_t j = 0; j < G; ++j) db.data<T>()[j] = static_cast<T>(acc[j]);
-               }
+               // dW_hh = Σ_t dgates_tᵀ·h_{t−1} with h_{t−1} = h0 for t = 0 and out_{t−1} after: one GEMM
+               // for step 0, one over the other (T−1)·B rows (out_0 … out_{T−2} lie contiguous).
+               const T* dg = dgates.data<T>();
+               cpu::gemm<T>(true, false, G, H, B, T(1), dg, G, hc.data<T>(), H, T(0), dw.data<T>(), H);
+               if (steps > 1)
+                 cpu::gemm<T>(true, false, G, H, (steps - 1) * B, T(1), dg + B * G, G, outs.data<T>(), H, T(1),
+                              dw.data<T>(), H);
              });
+             Tensor db = has_bias ? sum(dgates.reshape({steps * B, G}), {0}) : Tensor();  // Σ over all T·B rows
              return {dgates, dw, db, dh0, dc0};
            });
   return {out, h_last, c_last};
