@@ -82,12 +82,20 @@ void accumulate(Tensor& slot, const Tensor& g) {
   else slot = add(slot, g);
 }
 
+// True when nothing but `g` refers to g's memory and g covers all of it, contiguously: then g
+// may become a leaf's .grad as it is.
+bool sole_dense_owner(const Tensor& g) {
+  const size_t bytes = static_cast<size_t>(g.numel()) * dtype_size(g.dtype());
+  return g.impl().use_count() == 1 && g.storage().use_count() == 1 && g.offset() == 0 && g.is_contiguous() &&
+         g.storage()->nbytes == bytes && !g.requires_grad() && g.impl()->grad_fn == nullptr;
+}
+
 void accumulate_leaf(const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
   Tensor grad(leaf->grad);
-  // The first gradient is copied (one elementwise pass per leaf and backward) so that a
-  // leaf's .grad is contiguous and never aliases another tensor: optimizers and clipping
-  // write into it in place.
-  if (!grad.defined()) leaf->grad = g.clone().impl();
+  // A leaf's .grad is contiguous and never aliases another tensor: optimizers and clipping
+  // write into it in place. So the first gradient is copied, unless the backward made it for
+  // this leaf alone (the usual case: a weight's dW from its GEMM), which is then kept as it is.
+  if (!grad.defined()) leaf->grad = sole_dense_owner(g) ? g.impl() : g.clone().impl();
   else leaf->grad = add(grad, g).impl();
 }
 

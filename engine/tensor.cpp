@@ -11,6 +11,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/ops.h"
+#include "kernels/cpu/allocator.h"
 #include "kernels/cpu/strided.h"
 
 namespace ember {
@@ -18,10 +19,8 @@ namespace ember {
 // ---------------- storage ----------------
 Storage::Storage(size_t n, Device d) : nbytes(n), device(d) {
   if (d.is_cpu()) {
-    size_t rounded = (n + 63) / 64 * 64;
-    data = rounded ? std::aligned_alloc(64, rounded) : nullptr;
-    EMBER_CHECK(data != nullptr || rounded == 0, "out of memory: could not allocate ", n, " bytes on the CPU");
-    deleter = [](void* p) { std::free(p); };
+    data = cpu::host_alloc(n);
+    deleter = [n](void* p) { cpu::host_free(p, n); };
   } else {
     data = backend::cuda_alloc(n, d);
     deleter = [d](void* p) { backend::cuda_free(p, d); };

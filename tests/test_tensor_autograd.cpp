@@ -3,9 +3,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <set>
 
 #include "engine/ops.h"
+#include "kernels/cpu/allocator.h"
 
 using namespace ember;
 
@@ -191,4 +193,52 @@ TEST_CASE("op list: names are unique and every family is one of the engine's fil
                  f == "softmax" || f == "norm" || f == "conv" || f == "fused";
     CHECK(known);
   }
+}
+
+// The host cache (kernels/cpu/allocator.h): a freed large block comes back for the next request
+// of its rounded size, small blocks never enter it, and the limit bounds what it keeps.
+TEST_CASE("tensor: host allocator caches large blocks within its limit") {
+  using namespace ember::cpu;
+  const size_t old_limit = host_memory_stats().cache_limit;
+  host_empty_cache();
+  host_set_cache_limit(size_t(8) << 20);
+  CHECK(host_round_allocation(100) == 128);
+  CHECK(host_round_allocation(size_t(3) << 20) == size_t(4) << 20);
+  CHECK(host_round_allocation((size_t(3) << 20) + 1) == size_t(4) << 20);
+
+  const size_t big = (size_t(3) << 20) + 12345;  // rounds to 4 MiB
+  void* a = host_alloc(big);
+  REQUIRE(a != nullptr);
+  CHECK(reinterpret_cast<uintptr_t>(a) % 64 == 0);
+  static_cast<char*>(a)[big - 1] = 1;  // the whole request is usable
+  host_free(a, big);
+  CHECK(host_memory_stats().cached == size_t(4) << 20);
+  const int64_t hits = host_memory_stats().cache_hits;
+  void* b = host_alloc(size_t(4) << 20);  // same rounded size: the cached block
+  CHECK(b == a);
+  CHECK(host_memory_stats().cache_hits == hits + 1);
+  CHECK(host_memory_stats().cached == 0);
+
+  // Over the limit: 4 MiB cached, then 6 MiB more would make 10 > 8, so that block is freed.
+  void* c = host_alloc(size_t(6) << 20);
+  host_free(b, size_t(4) << 20);
+  host_free(c, size_t(6) << 20);
+  CHECK(host_memory_stats().cached == size_t(4) << 20);
+
+  void* small = host_alloc(1000);  // below 1 MiB: straight back to malloc
+  host_free(small, 1000);
+  CHECK(host_memory_stats().cached == size_t(4) << 20);
+
+  // Tensors go through it: dropping a 4 MiB tensor and making another of that size reuses it.
+  host_set_cache_limit(size_t(64) << 20);
+  host_empty_cache();
+  { Tensor t = zeros({1 << 20}); }
+  const int64_t before = host_memory_stats().cache_hits;
+  Tensor u = full({1 << 20}, 2.0);
+  CHECK(host_memory_stats().cache_hits == before + 1);
+  CHECK(u.to_vector<float>()[12345] == 2.0f);  // a reused block holds what was written, not stale zeros
+
+  host_set_cache_limit(0);
+  CHECK(host_memory_stats().cached == 0);
+  host_set_cache_limit(old_limit);
 }

@@ -106,8 +106,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   if (any_requires_grad({logits}))
     record("cross_entropy", {logits, targets}, {loss},
            [x, lse, t, count, ignore_index](const TensorList& g) -> TensorList {
-             Tensor gx = zeros(x.shape(), Options(x.dtype(), x.device()));
-             if (count == 0) return {gx, Tensor()};
+             if (count == 0) return {zeros(x.shape(), Options(x.dtype(), x.device())), Tensor()};
+             Tensor gx = empty(x.shape(), Options(x.dtype(), x.device()));  // the kernel writes every element
              const double scale = g[0].item() / static_cast<double>(count);
              const int64_t N = x.size(0), C = x.size(1);
              EMBER_DISPATCH_FLOAT(x.dtype(), "cross_entropy backward", [&] {

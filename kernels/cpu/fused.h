@@ -160,7 +160,8 @@ void attention_scores(T* S, const T* q, const T* k, const T* bias, const Attenti
 template <class T>
 T softmax_row(T* s, int64_t n) {
   T m = -std::numeric_limits<T>::infinity();
-  for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
+#pragma omp simd reduction(max : m)  // written as a select: GCC leaves a std::max loop scalar
+  for (int64_t j = 0; j < n; ++j) m = s[j] > m ? s[j] : m;
   if (m == -std::numeric_limits<T>::infinity()) {
     std::fill(s, s + n, T(0));
     return std::numeric_limits<T>::infinity();

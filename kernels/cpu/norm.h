@@ -3,8 +3,8 @@
 // Layer norm sees its input as `rows` rows of length `n` (the normalised trailing dims,
 // flattened by the engine); batch norm sees (N, C, HW) and normalises each channel over N·HW.
 // Variances are two-pass, so float inputs with a large mean do not lose their variance to
-// cancellation; batch norm accumulates its statistics in double, layer norm in T over 16 lanes
-// (see layer_norm_forward). The saved per-row (per-channel)
+// cancellation; batch norm accumulates its statistics in double, layer norm in T over the
+// vector lanes (see layer_norm_forward_rows). The saved per-row (per-channel)
 // mean and rstd = 1/√(var + eps) are what the backward passes consume: the fused formulas
 // need nothing else from the forward.
 #pragma once
@@ -12,58 +12,45 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
+
+#include "kernels/cpu/isa.h"
 
 namespace ember::cpu {
 
 // ---------------- layer norm ----------------
 
-// Σ_{i<n} f(i) in A, over 16 independent partial sums: one chain of dependent additions is bound
-// by the adder's latency, 16 lanes let GCC vectorise the loop. The order of the additions is fixed
-// (lane k takes i ≡ k mod 16, then the tail, then lanes 0…15), so results do not depend on the
-// thread count or the machine.
-template <class A, class F>
-inline A lane_sum(int64_t n, F f) {
-  A acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 16; ++k) acc[k] += f(i + k);
-  A tail = 0;
-  for (; i < n; ++i) tail += f(i);
-  for (int k = 0; k < 16; ++k) tail += acc[k];
-  return tail;
-}
-
-// x (rows, n) → y (rows, n), mean (rows), rstd (rows). weight/bias (n) may be null.
-// Layer norm computes in T: float rows are summed in float over 16 lanes, so each partial sum
-// adds n/16 terms (24 for BERT's 384) and the two-pass variance subtracts the row mean first;
-// float64 is the reference (tests/test_norm_conv.cpp checks float32 against it at n = 384 with a
-// large mean).
+// Rows [r0, r1) of x (rows, n) → y, mean, rstd: the body of layer_norm_forward below.
+// Layer norm computes in T: float rows are summed in float by `omp simd` reductions (one partial
+// sum per vector lane: 16 for AVX-512, each adding 24 of BERT's 384 terms), and the two-pass
+// variance subtracts the row mean first; float64 is the reference (tests/test_norm_conv.cpp checks
+// float32 against it at n = 384 with a large mean). The lane count follows the ISA level, so float
+// results can differ in the last bits between levels, never between thread counts.
 template <class T>
-void layer_norm_forward(T* y, T* mean, T* rstd, const T* x, const T* weight, const T* bias, int64_t rows,
-                        int64_t n, double eps) {
-#pragma omp parallel for if (rows * n > (1 << 15)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+void layer_norm_forward_rows(T* y, T* mean, T* rstd, const T* x, const T* weight, const T* bias, int64_t r0,
+                             int64_t r1, int64_t n, double eps) {
+  for (int64_t r = r0; r < r1; ++r) {
     const T* xr = x + r * n;
     T* yr = y + r * n;
     // Two passes: a first mean m0, then Σd and Σd² for d = x − m0 (the corrected two-pass
     // algorithm: m = m0 + Σd/n recovers what m0 lost to rounding, var = (Σd² − (Σd)²/n)/n).
-    const T m0 = lane_sum<T>(n, [&](int64_t i) { return xr[i]; }) / static_cast<T>(n);
-    T s1[16] = {}, s2[16] = {};
-    int64_t i0 = 0;
-    for (; i0 + 16 <= n; i0 += 16)
-      for (int k = 0; k < 16; ++k) {
-        const T d = xr[i0 + k] - m0;
-        s1[k] += d, s2[k] += d * d;
-      }
+    T s0 = 0;
+#pragma omp simd reduction(+ : s0)
+    for (int64_t i = 0; i < n; ++i) s0 += xr[i];
+    const T m0 = s0 / static_cast<T>(n);
     T d1 = 0, d2 = 0;
-    for (; i0 < n; ++i0) d1 += xr[i0] - m0, d2 += (xr[i0] - m0) * (xr[i0] - m0);
-    for (int k = 0; k < 16; ++k) d1 += s1[k], d2 += s2[k];
+#pragma omp simd reduction(+ : d1, d2)
+    for (int64_t i = 0; i < n; ++i) {
+      const T d = xr[i] - m0;
+      d1 += d, d2 += d * d;
+    }
     const double nd = static_cast<double>(n), sd = static_cast<double>(d1);
     const T m = static_cast<T>(static_cast<double>(m0) + sd / nd);
     const double var = std::max(0.0, (static_cast<double>(d2) - sd * sd / nd) / nd);
     const T rs = static_cast<T>(1.0 / std::sqrt(var + eps));
     if (weight && bias) {
+#pragma omp simd
       for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) * rs * weight[i] + bias[i];
     } else {
       for (int64_t i = 0; i < n; ++i) {
@@ -78,10 +65,66 @@ void layer_norm_forward(T* y, T* mean, T* rstd, const T* x, const T* weight, con
   }
 }
 
-// Rows per block of the backward's weight / bias sums: each block sums its rows into its own
-// partial column sums (in double), and the blocks are added in order, so the result is the same
-// whatever the thread count, and every access runs along rows, not down columns.
+// Rows per task of layer norm's forward and backward. In the backward each block sums its rows
+// into its own partial column sums (in double), and the blocks are added in order, so the result
+// is the same whatever the thread count, and every access runs along rows, not down columns.
 constexpr int64_t kLayerNormRowBlock = 64;
+
+// x (rows, n) → y (rows, n), mean (rows), rstd (rows). weight/bias (n) may be null.
+// Float rows run in the widest vector code this CPU has (kernels/cpu/isa.h).
+template <class T>
+void layer_norm_forward(T* y, T* mean, T* rstd, const T* x, const T* weight, const T* bias, int64_t rows,
+                        int64_t n, double eps) {
+  const int64_t blocks = (rows + kLayerNormRowBlock - 1) / kLayerNormRowBlock;
+#pragma omp parallel for if (rows * n > (1 << 15)) schedule(static)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t r0 = blk * kLayerNormRowBlock, r1 = std::min(rows, r0 + kLayerNormRowBlock);
+    if constexpr (std::is_same_v<T, float>)
+      layer_norm_forward_rows_f32(y, mean, rstd, x, weight, bias, r0, r1, n, eps);
+    else
+      layer_norm_forward_rows(y, mean, rstd, x, weight, bias, r0, r1, n, eps);
+  }
+}
+
+// Rows [r0, r1) of layer_norm_backward: gx rows (gx may be null) and, when sw is not null, the
+// rows' g⊙x̂ and g added into the column sums sw, sb (n each).
+template <class T>
+void layer_norm_backward_rows(T* gx, double* sw, double* sb, const T* g, const T* x, const T* mean, const T* rstd,
+                              const T* weight, int64_t r0, int64_t r1, int64_t n) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* xr = x + r * n;
+    const T* gr = g + r * n;
+    const T m = mean[r], rs = rstd[r];
+    if (sw)
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        sw[i] += static_cast<double>(gr[i] * ((xr[i] - m) * rs));
+        sb[i] += static_cast<double>(gr[i]);
+      }
+    if (!gx) continue;
+    T* out = gx + r * n;
+    // mg = mean(ĝ), mgx = mean(ĝ⊙x̂) with ĝ = g⊙weight (weight null: ones).
+    T sg = 0, sgx = 0;
+    if (weight) {
+#pragma omp simd reduction(+ : sg, sgx)
+      for (int64_t i = 0; i < n; ++i) {
+        const T gw = gr[i] * weight[i];
+        sg += gw, sgx += gw * ((xr[i] - m) * rs);
+      }
+    } else {
+#pragma omp simd reduction(+ : sg, sgx)
+      for (int64_t i = 0; i < n; ++i) sg += gr[i], sgx += gr[i] * ((xr[i] - m) * rs);
+    }
+    const T mg = sg / static_cast<T>(n), mgx = sgx / static_cast<T>(n);
+    if (weight) {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) out[i] = rs * (gr[i] * weight[i] - mg - (xr[i] - m) * rs * mgx);
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) out[i] = rs * (gr[i] - mg - (xr[i] - m) * rs * mgx);
+    }
+  }
+}
 
 // Backward of layer_norm_forward. With x̂ = (x − mean)·rstd and ĝ = g⊙weight:
 //   gx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ⊙x̂)),  gweight = Σ_rows g⊙x̂,  gbias = Σ_rows g.
@@ -97,29 +140,11 @@ void layer_norm_backward(T* gx, T* gweight, T* gbias, const T* g, const T* x, co
   for (int64_t blk = 0; blk < blocks; ++blk) {
     double* sw = sums ? part.data() + blk * 2 * n : nullptr;
     double* sb = sums ? sw + n : nullptr;
-    const int64_t r_end = std::min(rows, (blk + 1) * kLayerNormRowBlock);
-    for (int64_t r = blk * kLayerNormRowBlock; r < r_end; ++r) {
-      const T* xr = x + r * n;
-      const T* gr = g + r * n;
-      const T m = mean[r], rs = rstd[r];
-      if (sums)
-        for (int64_t i = 0; i < n; ++i) {
-          sw[i] += static_cast<double>(gr[i] * ((xr[i] - m) * rs));
-          sb[i] += static_cast<double>(gr[i]);
-        }
-      if (!gx) continue;
-      T* out = gx + r * n;
-      if (weight) {
-        const T mg = lane_sum<T>(n, [&](int64_t i) { return gr[i] * weight[i]; }) / static_cast<T>(n);
-        const T mgx = lane_sum<T>(n, [&](int64_t i) { return gr[i] * weight[i] * ((xr[i] - m) * rs); }) /
-                      static_cast<T>(n);
-        for (int64_t i = 0; i < n; ++i) out[i] = rs * (gr[i] * weight[i] - mg - (xr[i] - m) * rs * mgx);
-      } else {
-        const T mg = lane_sum<T>(n, [&](int64_t i) { return gr[i]; }) / static_cast<T>(n);
-        const T mgx = lane_sum<T>(n, [&](int64_t i) { return gr[i] * ((xr[i] - m) * rs); }) / static_cast<T>(n);
-        for (int64_t i = 0; i < n; ++i) out[i] = rs * (gr[i] - mg - (xr[i] - m) * rs * mgx);
-      }
-    }
+    const int64_t r0 = blk * kLayerNormRowBlock, r1 = std::min(rows, r0 + kLayerNormRowBlock);
+    if constexpr (std::is_same_v<T, float>)
+      layer_norm_backward_rows_f32(gx, sw, sb, g, x, mean, rstd, weight, r0, r1, n);
+    else
+      layer_norm_backward_rows(gx, sw, sb, g, x, mean, rstd, weight, r0, r1, n);
   }
   if (!sums) return;
   for (int64_t i = 0; i < n; ++i) {

@@ -13,6 +13,9 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
+
+#include "kernels/cpu/isa.h"
 
 #include "kernels/cpu/vec_math.h"
 
@@ -25,7 +28,8 @@ template <class T>
 void softmax_row(T* out, const T* in, int64_t n, int64_t stride, bool log) {
   if (n == 0) return;
   T m = in[0];
-  for (int64_t j = 1; j < n; ++j) m = std::max(m, in[j * stride]);
+#pragma omp simd reduction(max : m)
+  for (int64_t j = 1; j < n; ++j) m = in[j * stride] > m ? in[j * stride] : m;
   const double mx = static_cast<double>(m);
   double s = 0;
 #pragma omp simd reduction(+ : s)
@@ -86,10 +90,30 @@ void log_softmax_backward(T* gx, const T* g, const T* y, int64_t outer, int64_t 
   }
 }
 
+// log Σ_c exp(x[c]) of one row of C logits: max first, so exp never overflows.
+template <class T>
+double log_sum_exp_row(const T* x, int64_t C) {
+  T mt = x[0];
+#pragma omp simd reduction(max : mt)  // written as a select: GCC leaves a std::max loop scalar
+  for (int64_t c = 1; c < C; ++c) mt = x[c] > mt ? x[c] : mt;
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t c = 0; c < C; ++c) s += static_cast<double>(exp_k(x[c] - mt));
+  return static_cast<double>(mt) + std::log(s);
+}
+
+// o[c] = exp(x[c] − lse)·scale over one row of C: the softmax recomputed from its saved lse.
+template <class T>
+void softmax_scaled_row(T* o, const T* x, T lse, T scale, int64_t C) {
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) o[c] = exp_k(x[c] - lse) * scale;
+}
+
 // logits (N, C), targets (N) already checked to lie in [0, C) or equal ignore_index.
 // Writes lse (N) = log Σ_c exp(logits[r, c]) for kept rows (0 for ignored ones) and
 // loss (1) = mean over kept rows of lse[r] − logits[r, targets[r]]; NaN when no row is kept
-// (0/0, as PyTorch). Returns the number of kept rows.
+// (0/0, as PyTorch). Returns the number of kept rows. Float rows run in the widest vector code
+// this CPU has (kernels/cpu/isa.h).
 template <class T, class I>
 int64_t cross_entropy_forward(T* loss, T* lse, const T* logits, const I* targets, int64_t N, int64_t C,
                               int64_t ignore_index) {
@@ -103,12 +127,9 @@ int64_t cross_entropy_forward(T* loss, T* lse, const T* logits, const I* targets
       continue;
     }
     const T* x = logits + r * C;
-    const T mt = *std::max_element(x, x + C);
-    const double m = static_cast<double>(mt);
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t c = 0; c < C; ++c) s += static_cast<double>(exp_k(x[c] - mt));
-    const double l = m + std::log(s);
+    double l;
+    if constexpr (std::is_same_v<T, float>) l = log_sum_exp_row_f32(x, C);
+    else l = log_sum_exp_row(x, C);
     lse[r] = static_cast<T>(l);
     total += l - static_cast<double>(x[t]);
     ++count;
@@ -117,8 +138,8 @@ int64_t cross_entropy_forward(T* loss, T* lse, const T* logits, const I* targets
   return count;
 }
 
-// gx (N, C) = (softmax(logits) − onehot(targets)) · scale for kept rows, 0 for ignored rows.
-// scale = dL/dloss / count. softmax is recomputed from the saved lse: exp(x − lse).
+// gx (N, C) = (softmax(logits) − onehot(targets)) · scale for kept rows, 0 for ignored rows; every
+// element is written, so gx may come uninitialised. scale = dL/dloss / count.
 template <class T, class I>
 void cross_entropy_backward(T* gx, const T* logits, const T* lse, const I* targets, int64_t N, int64_t C,
                             int64_t ignore_index, double scale) {
@@ -131,9 +152,9 @@ void cross_entropy_backward(T* gx, const T* logits, const T* lse, const I* targe
       continue;
     }
     const T* x = logits + r * C;
-    const T l = lse[r], sc = static_cast<T>(scale);
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) o[c] = exp_k(x[c] - l) * sc;
+    const T sc = static_cast<T>(scale);
+    if constexpr (std::is_same_v<T, float>) softmax_scaled_row_f32(o, x, lse[r], sc, C);
+    else softmax_scaled_row(o, x, lse[r], sc, C);
     o[t] -= sc;
   }
 }
