@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/isa.h"
 #include "tests/fixtures.h"
 #include "tests/gradcheck.h"
 
@@ -323,6 +324,35 @@ TEST_CASE("norm and conv ops in float32 agree with float64") {
   expect_float32_agrees("batch_norm2d train", [](const TensorList& in) -> TensorList {
     return {batch_norm2d(in[0], in[1], in[2], Tensor(), Tensor(), true)};
   }, {rnd({3, 2, 3, 4}, 408, -1, 2), rnd({2}, 409, 0.5, 1.5), rnd({2}, 410)});
+}
+
+// The float rows of kernels/cpu/isa.h exist once per x86 ISA level; each level this CPU has must
+// meet the same float32 tolerance against float64 (the levels it lacks are named, not run).
+TEST_CASE("layer_norm and cross_entropy float32 rows agree with float64 at every ISA level") {
+  const cpu::Isa old = cpu::active_isa();
+  for (cpu::Isa isa : {cpu::Isa::baseline, cpu::Isa::avx2, cpu::Isa::avx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(cpu::best_isa())) {
+      const std::string note = std::string("ISA level ") + cpu::isa_name(isa) + " not on this CPU: not run";
+      MESSAGE(note);
+      continue;
+    }
+    cpu::set_active_isa(isa);
+    REQUIRE(cpu::active_isa() == isa);
+    const std::string level = std::string("ISA level ") + cpu::isa_name(isa);
+    INFO(level);
+    expect_float32_agrees("layer_norm n=384, mean 20", [](const TensorList& in) -> TensorList {
+      return {layer_norm(in[0], {384}, in[1], in[2], 1e-12)};
+    }, {rnd({70, 384}, 411, 18, 22), rnd({384}, 412, 0.5, 1.5), rnd({384}, 413)});
+    expect_float32_agrees("layer_norm n=37, no weight/bias", [](const TensorList& in) -> TensorList {
+      return {layer_norm(in[0], {37}, Tensor(), Tensor())};
+    }, {rnd({5, 37}, 414, -2, 3)});
+    // 1,003 classes: not a multiple of any vector width; logits up to ±30.
+    const Tensor targets = from_vector<int64_t>({5, 1002, 0, 77}, {4});
+    expect_float32_agrees("cross_entropy C=1003", [&](const TensorList& in) -> TensorList {
+      return {cross_entropy(in[0], targets) * 3.0};
+    }, {rnd({4, 1003}, 415, -30, 30)});
+  }
+  cpu::set_active_isa(old);
 }
 
 // ======================= arguments and bookkeeping =======================
