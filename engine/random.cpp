@@ -1,6 +1,7 @@
 // random.cpp — Philox-4x32-10 and the random tensor constructors built on it.
 #include "engine/random.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/autograd.h"
@@ -10,8 +11,48 @@ namespace ember {
 
 // Salmon et al., "Parallel random numbers: as easy as 1, 2, 3" (SC'11): ten rounds of
 // multiply-xor on a 4x32-bit counter with a Weyl-sequence key schedule.
+namespace {
+constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+}  // namespace
+
+void Philox::blocks(uint64_t key, uint64_t first, int64_t n, uint32_t* out) {
+  const uint32_t key0 = static_cast<uint32_t>(key), key1 = static_cast<uint32_t>(key >> 32);
+  // Each block is independent: one SIMD lane per counter (32×32→64-bit multiplies vectorise).
+#pragma omp simd
+  for (int64_t b = 0; b < n; ++b) {
+    const uint64_t ctr = first + static_cast<uint64_t>(b);
+    uint32_t c0 = static_cast<uint32_t>(ctr), c1 = static_cast<uint32_t>(ctr >> 32), c2 = 0, c3 = 0;
+    uint32_t k0 = key0, k1 = key1;
+    for (int r = 0; r < 10; ++r) {
+      const uint64_t p0 = static_cast<uint64_t>(M0) * c0, p1 = static_cast<uint64_t>(M1) * c2;
+      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0, n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
+      c1 = static_cast<uint32_t>(p1);
+      c3 = static_cast<uint32_t>(p0);
+      c0 = n0;
+      c2 = n2;
+      k0 += W0;
+      k1 += W1;
+    }
+    out[4 * b] = c0, out[4 * b + 1] = c1, out[4 * b + 2] = c2, out[4 * b + 3] = c3;
+  }
+}
+
+void philox_keep_mask(uint8_t* keep, uint64_t key, uint64_t first, int64_t word0, int64_t n, double p) {
+  if (n <= 0) return;
+  // word·2⁻³² >= p  ⇔  word >= ceil(p·2³²) (both sides exact in double); p = 1 keeps nothing.
+  const uint64_t threshold = static_cast<uint64_t>(std::ceil(p * 0x1p32));
+  constexpr int64_t kChunk = 256;  // blocks per pass: 4 KiB of words on the stack
+  uint32_t words[4 * kChunk];
+  const int64_t b_begin = word0 / 4, b_end = (word0 + n + 3) / 4;
+  for (int64_t b = b_begin; b < b_end; b += kChunk) {
+    const int64_t nb = std::min(kChunk, b_end - b);
+    Philox::blocks(key, first + static_cast<uint64_t>(b), nb, words);
+    const int64_t lo = std::max(word0, 4 * b), hi = std::min(word0 + n, 4 * (b + nb));
+    for (int64_t w = lo; w < hi; ++w) keep[w - word0] = words[w - 4 * b] >= threshold ? 1 : 0;
+  }
+}
+
 void Philox::block(uint64_t key, uint64_t counter_lo, uint64_t counter_hi, uint32_t out[4]) {
-  constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
   uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
   uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
   uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);

@@ -15,7 +15,15 @@ namespace ember {
 // Philox-4x32-10: 4 random 32-bit words from a 128-bit counter and a 64-bit key.
 struct Philox {
   static void block(uint64_t key, uint64_t counter_lo, uint64_t counter_hi, uint32_t out[4]);
+  // The blocks of counters first, first + 1, …, first + n − 1 (high word 0), 4·n words into out:
+  // the same words as n calls of block(), computed n at a time so the compiler vectorises them.
+  static void blocks(uint64_t key, uint64_t first, int64_t n, uint32_t* out);
 };
+
+// keep[i] = 1 when word i of the stream blocks(key, first, ·) is ≥ p·2³² (that is, its uniform
+// u = word·2⁻³² is ≥ p: the element survives dropout at rate p), else 0, for words
+// [word0, word0 + n). Exactly the test `word · 2⁻³² >= p` in double, element by element.
+void philox_keep_mask(uint8_t* keep, uint64_t key, uint64_t first, int64_t word0, int64_t n, double p);
 
 class Generator {
  public:

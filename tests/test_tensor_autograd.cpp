@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <set>
+#include <vector>
 
 #include "engine/ops.h"
 #include "kernels/cpu/allocator.h"
@@ -109,6 +110,26 @@ TEST_CASE("random: same seed, same numbers; different seed, different numbers") 
   CHECK(out[1] == 0xe169c58du);
   CHECK(out[2] == 0xbc57ac4cu);
   CHECK(out[3] == 0x9b00dbd8u);
+
+  // The bulk paths of dropout give exactly the per-block words and the per-word `u >= p` test,
+  // across a 256-block chunk edge and from an offset that is not a multiple of 4.
+  const uint64_t key = 0x1234abcdULL << 20, first = (uint64_t{1} << 32) - 7;  // counters cross 2³²
+  std::vector<uint32_t> bulk(4 * 300);
+  Philox::blocks(key, first, 300, bulk.data());
+  int bad_words = 0, bad_keep = 0;
+  for (int64_t b = 0; b < 300; ++b) {
+    uint32_t w[4];
+    Philox::block(key, first + b, 0, w);
+    for (int j = 0; j < 4; ++j) bad_words += bulk[4 * b + j] != w[j];
+  }
+  CHECK(bad_words == 0);
+  for (double p : {0.0, 0.1, 0.5, 1.0}) {
+    std::vector<uint8_t> keep(1001, 7);
+    philox_keep_mask(keep.data(), key, first, 3, 1001, p);
+    for (int64_t i = 0; i < 1001; ++i)
+      bad_keep += keep[i] != ((static_cast<double>(bulk[3 + i]) * 0x1p-32 >= p) ? 1 : 0);
+  }
+  CHECK(bad_keep == 0);
 }
 
 TEST_CASE("autograd: gradients accumulate into leaves across backward calls") {

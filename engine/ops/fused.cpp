@@ -125,18 +125,7 @@ namespace {
 struct PhiloxKeep {
   uint64_t seed = 0, base = 0;
   double p = 0;
-  // The kernels walk idx in order, so each thread keeps its last block: one Philox block per
-  // four probabilities instead of one per probability (the draws are the same either way).
-  bool operator()(int64_t idx) const {
-    thread_local uint64_t cached_seed = 0, cached_ctr = ~uint64_t{0};
-    thread_local uint32_t r[4];
-    const uint64_t ctr = base + static_cast<uint64_t>(idx) / 4;
-    if (ctr != cached_ctr || seed != cached_seed) {
-      Philox::block(seed, ctr, 0, r);
-      cached_ctr = ctr, cached_seed = seed;
-    }
-    return static_cast<double>(r[idx % 4]) * 0x1p-32 >= p;
-  }
+  void fill(uint8_t* keep, int64_t idx0, int64_t n) const { philox_keep_mask(keep, seed, base, idx0, n, p); }
 };
 
 void check_attention_inputs(const Tensor& q, const Tensor& k, const Tensor& v) {

@@ -6,6 +6,8 @@
 // cross_entropy is one fused pass (max, log-sum-exp, pick the target) that saves the per-row
 // lse for its backward instead of a full softmax. dropout draws its mask from the counter-based
 // Philox stream, so a CUDA kernel reserving the same counters draws the same mask.
+#include <vector>
+
 #include "engine/ops.h"
 #include "engine/ops/pointwise.h"
 #include "kernels/cpu/index.h"  // first_out_of_range, to check targets
@@ -132,10 +134,9 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   const uint64_t seed = g.seed();
   const uint64_t base = g.advance(static_cast<uint64_t>((n + 3) / 4));
   Tensor mask = empty(x.shape(), Options(x.dtype(), x.device()));  // 0 or 1/(1-p)
-  EMBER_DISPATCH_FLOAT(x.dtype(), "dropout", [&] {
-    cpu::dropout_mask(mask.data<scalar_t>(), n, p,
-                      [seed, base](uint64_t c, uint32_t w[4]) { Philox::block(seed, base + c, 0, w); });
-  });
+  std::vector<uint8_t> keep(static_cast<size_t>(n));
+  philox_keep_mask(keep.data(), seed, base, 0, n, p);
+  EMBER_DISPATCH_FLOAT(x.dtype(), "dropout", [&] { cpu::dropout_mask(mask.data<scalar_t>(), keep.data(), n, p); });
   Tensor out = detail::zip(x, mask, fn::Mul{}, "dropout");
   if (any_requires_grad({x}))
     record("dropout", {x}, {out}, [mask](const TensorList& g) -> TensorList {

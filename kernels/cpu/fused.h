@@ -131,9 +131,9 @@ void lstm_layer_backward(T* dgates, T* dh0, T* dc0, const T* dout, const T* dh_l
 // broadcast dim; −inf marks a masked position. A row whose every position is masked gets
 // P = 0, so O = 0 and no gradient flows through it; its lse is stored as +inf so that the
 // backward's exp(S − lse) recomputes those zeros.
-// Dropout: keep(idx) for idx the flat (b, h, i, j) index says whether that probability
-// survives; the engine backs it by a counter-based Philox stream, so forward and backward
-// see the same mask without storing it.
+// Dropout: keep.fill(mask, idx0, n) writes mask[i] = 1 when the probability at flat (b, h, i, j)
+// index idx0 + i survives, else 0; the engine backs it by a counter-based Philox stream, so
+// forward and backward regenerate the same mask, one head at a time, without storing it.
 // ---------------------------------------------------------------------------------------------
 
 struct AttentionDims {
@@ -177,12 +177,12 @@ T softmax_row(T* s, int64_t n) {
   return m + static_cast<T>(std::log(z));
 }
 
-// P (Tq, Tk) ← P ⊙ keep / (1 − p) for head (b, h).
-template <class T, class Keep>
-void apply_dropout(T* P, const AttentionDims& d, int64_t b, int64_t h, double p, const Keep& keep) {
+// P (Tq, Tk) ← P ⊙ keep / (1 − p) for one head, keep its (Tq, Tk) mask of 0 / 1.
+template <class T>
+void apply_dropout(T* P, const uint8_t* keep, int64_t n, double p) {
   const T survivor = static_cast<T>(1.0 / (1.0 - p));
-  const int64_t base = (b * d.H + h) * d.Tq * d.Tk;
-  for (int64_t e = 0; e < d.Tq * d.Tk; ++e) P[e] = keep(base + e) ? P[e] * survivor : T(0);
+#pragma omp simd
+  for (int64_t e = 0; e < n; ++e) P[e] = keep[e] ? P[e] * survivor : T(0);
 }
 
 }  // namespace detail
@@ -194,9 +194,11 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
                        double dropout_p, const Keep& keep) {
   // Heads are independent: one per thread, each with its own (Tq, Tk) buffer; the GEMMs inside
   // run single-threaded there (OpenMP OpenBLAS does not nest), which beats threading small GEMMs.
+  const int64_t n = d.Tq * d.Tk;
 #pragma omp parallel if (d.B * d.H > 1)
   {
-    std::vector<T> P(static_cast<size_t>(d.Tq * d.Tk));  // (Tq, Tk), reused by this thread's heads
+    std::vector<T> P(static_cast<size_t>(n));  // (Tq, Tk), reused by this thread's heads
+    std::vector<uint8_t> mask(dropout_p > 0 ? static_cast<size_t>(n) : 0);
 #pragma omp for schedule(static)
     for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
       const int64_t b = bh / d.H, h = bh % d.H;
@@ -205,7 +207,10 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
       const T* vh = v + bh * d.Tk * d.Dv;
       detail::attention_scores(P.data(), qh, kh, bias, d, b, h);
       for (int64_t i = 0; i < d.Tq; ++i) lse[bh * d.Tq + i] = detail::softmax_row(P.data() + i * d.Tk, d.Tk);
-      if (dropout_p > 0) detail::apply_dropout(P.data(), d, b, h, dropout_p, keep);
+      if (dropout_p > 0) {
+        keep.fill(mask.data(), bh * n, n);
+        detail::apply_dropout(P.data(), mask.data(), n, dropout_p);
+      }
       gemm<T>(false, false, d.Tq, d.Dv, d.Tk, T(1), P.data(), d.Tk, vh, d.Dv, T(0), out + bh * d.Tq * d.Dv, d.Dv);
     }
   }
@@ -224,6 +229,7 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
 #pragma omp parallel if (d.B * d.H > 1)
   {
     std::vector<T> P(n), Pd(dropout_p > 0 ? n : 0), dP(n);  // each (Tq, Tk), per thread
+    std::vector<uint8_t> mask(dropout_p > 0 ? n : 0);
 #pragma omp for schedule(static)
     for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
       const int64_t b = bh / d.H, h = bh % d.H;
@@ -243,22 +249,28 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
       }
       const T* Pv = P.data();  // what multiplied V in the forward
       if (dropout_p > 0) {
+        keep.fill(mask.data(), bh * static_cast<int64_t>(n), static_cast<int64_t>(n));
         std::copy(P.begin(), P.end(), Pd.begin());
-        detail::apply_dropout(Pd.data(), d, b, h, dropout_p, keep);
+        detail::apply_dropout(Pd.data(), mask.data(), static_cast<int64_t>(n), dropout_p);
         Pv = Pd.data();
       }
       gemm<T>(true, false, d.Tk, d.Dv, d.Tq, T(1), Pv, d.Tk, doh, d.Dv, T(0), dv + bh * d.Tk * d.Dv, d.Dv);
       gemm<T>(false, true, d.Tq, d.Tk, d.Dv, T(1), doh, d.Dv, vh, d.Dv, T(0), dP.data(), d.Tk);
-      const int64_t base = bh * d.Tq * d.Tk;
       for (int64_t i = 0; i < d.Tq; ++i) {
         double delta = 0;
+#pragma omp simd reduction(+ : delta)
         for (int64_t e = 0; e < d.Dv; ++e)
           delta += static_cast<double>(doh[i * d.Dv + e]) * static_cast<double>(oh[i * d.Dv + e]);
-        for (int64_t j = 0; j < d.Tk; ++j) {
-          const int64_t e = i * d.Tk + j;
-          T dp = dP[e];
-          if (dropout_p > 0) dp = keep(base + e) ? dp * survivor : T(0);
-          dP[e] = P[e] * (dp - static_cast<T>(delta));  // now dS
+        const T dl = static_cast<T>(delta);
+        T* dPi = dP.data() + i * d.Tk;
+        const T* Pi = P.data() + i * d.Tk;
+        if (dropout_p > 0) {
+          const uint8_t* ki = mask.data() + i * d.Tk;
+#pragma omp simd
+          for (int64_t j = 0; j < d.Tk; ++j) dPi[j] = Pi[j] * ((ki[j] ? dPi[j] * survivor : T(0)) - dl);  // now dS
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < d.Tk; ++j) dPi[j] = Pi[j] * (dPi[j] - dl);
         }
       }
       const T sc = static_cast<T>(d.scale);

@@ -5,8 +5,8 @@
 // `inner` apart, so a softmax over a middle dim needs no permute-copy. Every row subtracts its
 // max before exp (no overflow for large logits); exp runs in the tensor's precision (expf for
 // float: the float32 tolerance already assumes it) and sums accumulate in double.
-// The dropout mask is drawn from a counter-based generator handed in as `block(counter, out[4])`,
-// so element i depends only on (seed, counter) and a CUDA kernel can draw the identical mask.
+// The dropout mask turns a 0 / 1 keep mask drawn by the engine from the counter-based Philox
+// stream into the 0 or 1/(1 − p) factors, so a CUDA kernel can draw the identical mask.
 #pragma once
 
 #include <algorithm>
@@ -159,20 +159,15 @@ void cross_entropy_backward(T* gx, const T* logits, const T* lse, const I* targe
   }
 }
 
-// mask (n): element i is dropped (0) when u_i < p, kept (1/(1−p)) otherwise, with
-// u_i = word i%4 of block(i/4) · 2⁻³² ∈ [0, 1). `block(c, w)` fills w[4] for counter c; the
-// engine binds it to Philox(seed, first reserved counter + c). p = 1 drops everything.
-template <class T, class Block>
-void dropout_mask(T* mask, int64_t n, double p, Block block) {
-  const T keep = p < 1 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
-  const int64_t nblocks = (n + 3) / 4;
-#pragma omp parallel for if (n > kSoftmaxGrain) schedule(static)
-  for (int64_t b = 0; b < nblocks; ++b) {
-    uint32_t w[4];
-    block(static_cast<uint64_t>(b), w);
-    const int64_t end = std::min<int64_t>(4, n - 4 * b);
-    for (int64_t k = 0; k < end; ++k) mask[4 * b + k] = static_cast<double>(w[k]) * 0x1.0p-32 < p ? T(0) : keep;
-  }
+// mask (n) = keep[i] ? 1/(1−p) : 0, from the 0 / 1 keep mask the engine draws from Philox
+// (philox_keep_mask in engine/random.h: element i survives when its uniform u_i ≥ p, u_i = word i
+// of the counter stream · 2⁻³²), so a CUDA kernel reserving the same counters draws the same
+// mask. p = 1 drops everything.
+template <class T>
+void dropout_mask(T* mask, const uint8_t* keep, int64_t n, double p) {
+  const T kept = p < 1 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) mask[i] = keep[i] ? kept : T(0);
 }
 
 }  // namespace ember::cpu
