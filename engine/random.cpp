@@ -12,27 +12,39 @@ namespace ember {
 // Salmon et al., "Parallel random numbers: as easy as 1, 2, 3" (SC'11): ten rounds of
 // multiply-xor on a 4x32-bit counter with a Weyl-sequence key schedule.
 namespace {
-constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+
+// The ten rounds on the counter words c (4) under the key words k0, k1; c becomes the output.
+inline void philox_rounds(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t k0, uint32_t k1) {
+  constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  for (int r = 0; r < 10; ++r) {
+    const uint64_t p0 = static_cast<uint64_t>(M0) * c0, p1 = static_cast<uint64_t>(M1) * c2;
+    const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0, n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
+    c1 = static_cast<uint32_t>(p1);
+    c3 = static_cast<uint32_t>(p0);
+    c0 = n0;
+    c2 = n2;
+    k0 += W0;
+    k1 += W1;
+  }
+}
+
 }  // namespace
 
+void Philox::block(uint64_t key, uint64_t counter_lo, uint64_t counter_hi, uint32_t out[4]) {
+  uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
+  uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
+  philox_rounds(c0, c1, c2, c3, static_cast<uint32_t>(key), static_cast<uint32_t>(key >> 32));
+  out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
+}
+
 void Philox::blocks(uint64_t key, uint64_t first, int64_t n, uint32_t* out) {
-  const uint32_t key0 = static_cast<uint32_t>(key), key1 = static_cast<uint32_t>(key >> 32);
+  const uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
   // Each block is independent: one SIMD lane per counter (32×32→64-bit multiplies vectorise).
 #pragma omp simd
   for (int64_t b = 0; b < n; ++b) {
     const uint64_t ctr = first + static_cast<uint64_t>(b);
     uint32_t c0 = static_cast<uint32_t>(ctr), c1 = static_cast<uint32_t>(ctr >> 32), c2 = 0, c3 = 0;
-    uint32_t k0 = key0, k1 = key1;
-    for (int r = 0; r < 10; ++r) {
-      const uint64_t p0 = static_cast<uint64_t>(M0) * c0, p1 = static_cast<uint64_t>(M1) * c2;
-      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0, n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
-      c1 = static_cast<uint32_t>(p1);
-      c3 = static_cast<uint32_t>(p0);
-      c0 = n0;
-      c2 = n2;
-      k0 += W0;
-      k1 += W1;
-    }
+    philox_rounds(c0, c1, c2, c3, k0, k1);
     out[4 * b] = c0, out[4 * b + 1] = c1, out[4 * b + 2] = c2, out[4 * b + 3] = c3;
   }
 }
@@ -50,26 +62,6 @@ void philox_keep_mask(uint8_t* keep, uint64_t key, uint64_t first, int64_t word0
     const int64_t lo = std::max(word0, 4 * b), hi = std::min(word0 + n, 4 * (b + nb));
     for (int64_t w = lo; w < hi; ++w) keep[w - word0] = words[w - 4 * b] >= threshold ? 1 : 0;
   }
-}
-
-void Philox::block(uint64_t key, uint64_t counter_lo, uint64_t counter_hi, uint32_t out[4]) {
-  uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
-  uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
-  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
-  for (int r = 0; r < 10; ++r) {
-    uint64_t p0 = static_cast<uint64_t>(M0) * c0, p1 = static_cast<uint64_t>(M1) * c2;
-    uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0, n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
-    c1 = static_cast<uint32_t>(p1);
-    c3 = static_cast<uint32_t>(p0);
-    c0 = n0;
-    c2 = n2;
-    k0 += W0;
-    k1 += W1;
-  }
-  out[0] = c0;
-  out[1] = c1;
-  out[2] = c2;
-  out[3] = c3;
 }
 
 uint64_t Generator::next_u64() {

@@ -21,8 +21,12 @@ namespace {
 #if defined(__x86_64__) && defined(__GNUC__)
 #define EMBER_ISA_X86 1
 #define EMBER_TARGET_AVX2 [[gnu::target("avx2,fma"), gnu::flatten]]
+#if defined(__clang__)  // clang's target attribute has no prefer-vector-width (it picks the width itself)
+#define EMBER_TARGET_AVX512 [[gnu::target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"), gnu::flatten]]
+#else
 #define EMBER_TARGET_AVX512 \
   [[gnu::target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prefer-vector-width=512"), gnu::flatten]]
+#endif
 #else
 #define EMBER_ISA_X86 0
 #endif
