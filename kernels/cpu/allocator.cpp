@@ -2,6 +2,7 @@
 // cache: a Storage is made or dropped a few hundred times a step, never inside a kernel's loop.
 #include "kernels/cpu/allocator.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <iterator>
 #include <mutex>
@@ -27,7 +28,10 @@ size_t default_limit() {
   if (env == nullptr || *env == '\0') return size_t(512) << 20;
   char* end = nullptr;
   const long long mib = std::strtoll(env, &end, 10);
-  if (end == env || *end != '\0' || mib < 0) return size_t(512) << 20;  // a malformed value keeps the default
+  if (end == env || *end != '\0' || mib < 0) {
+    std::fprintf(stderr, "ember: EMBER_HOST_CACHE_MIB='%s' is not a count of MiB >= 0; using 512\n", env);
+    return size_t(512) << 20;
+  }
   return static_cast<size_t>(mib) << 20;
 }
 

@@ -8,6 +8,7 @@
 #include "kernels/cpu/isa.h"
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -49,6 +50,7 @@ Isa from_env(Isa best) {
   if (std::strcmp(v, "baseline") == 0) want = Isa::baseline;
   else if (std::strcmp(v, "avx2") == 0) want = Isa::avx2;
   else if (std::strcmp(v, "avx512") == 0) want = Isa::avx512;
+  else std::fprintf(stderr, "ember: EMBER_ISA='%s' is not baseline, avx2 or avx512; ignored\n", v);
   return static_cast<int>(want) < static_cast<int>(best) ? want : best;
 }
 
