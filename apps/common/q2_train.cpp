@@ -34,16 +34,15 @@ void apply_lm_preset(const std::string& preset, LmTrainConfig& o, const std::fun
     set("--batch-size", o.batch_size, 20);
   } else if (preset == "hour") {
     // The example's 2×200 (its "small" LSTM), tied, over the whole training stream, sized for about an
-    // hour on a 2-core CPU. Measured there (a 60k-token probe, q2_wikitext --preset hour --train-tokens
-    // 60000 --epochs 1): 1,479 tok/s training, 5,055 tok/s evaluating; the 33k-word softmax is most of
-    // the work. One epoch (2.09M tokens) ≈ 1,410 s plus 43 s of validation, so 2 epochs and the test
-    // pass ≈ 50 minutes (3 would be ≈ 74).
+    // hour on a 2-core CPU. Measured there (Xeon, commit ba0d07e, a 60k-token probe: q2_wikitext --preset hour
+    // --train-tokens 60000 --epochs 1): 3,410 tok/s training, ~9,700 tok/s evaluating. One epoch (2.09M
+    // tokens) ≈ 615 s plus 22 s of validation, so 5 epochs and the test pass ≈ 55 minutes.
     set("--emsize", o.emsize, 200);
     set("--nhid", o.nhid, 200);
     set("--layers", o.layers, 2);
     set("--tied", o.tied, true);
     set("--dropout", o.dropout, 0.2);
-    set("--epochs", o.epochs, 2);
+    set("--epochs", o.epochs, 5);
     set("--train-tokens", o.train_tokens, 0);
     set("--batch-size", o.batch_size, 20);
   } else if (preset == "medium") {  // the example's 2×650 (its "medium" LSTM)
