@@ -113,8 +113,8 @@ std::vector<std::string> parse_modes(const std::string& s) {
 void validate(const Flags& o) {
   parse_modes(o.modes);
   EMBER_CHECK(o.head == "auto" || o.head == "infersent" || o.head == "esim", "--head must be auto, infersent or esim");
-  EMBER_CHECK(o.features == "hidden" || o.features == "embedding+hidden", "--features must be hidden or "
-              "embedding+hidden, got '", o.features, "'");
+  EMBER_CHECK(o.features == "hidden" || o.features == "embedding+hidden" || o.features == "embedding+layers",
+              "--features must be hidden, embedding+hidden or embedding+layers, got '", o.features, "'");
   EMBER_CHECK(o.max_length >= 2, "--max-length must be >= 2 (the leading <eos> and a word), got ", o.max_length);
   EMBER_CHECK(o.epochs > 0 && o.frozen_epochs >= 0 && o.unfrozen_epochs > 0 && o.scratch_epochs > 0,
               "--epochs, --unfrozen-epochs and --scratch-epochs must be positive and --frozen-epochs >= 0");
@@ -277,7 +277,8 @@ struct Study {
     c.encoder_like(lm.lm.model->config());
     c.head = head, c.mlp_hidden = o.mlp_hidden, c.projection = o.projection, c.composition = o.composition;
     c.dropout = o.dropout;
-    c.with_embeddings = o.features == "embedding+hidden";
+    c.with_embeddings = o.features != "hidden";
+    c.all_layers = o.features == "embedding+layers";
     return c;
   }
 
@@ -614,8 +615,9 @@ int main(int argc, char** argv) {
   app.add_option("--head", o.head, "infersent | esim | auto (both on the frozen LM, the better validation one)")
       ->check(CLI::IsMember({"auto", "infersent", "esim"}));
   app.add_option("--features", o.features, "what the head reads at each position: hidden (the LSTM's last layer) | "
-                                           "embedding+hidden ([word embedding; hidden], both layers of the LM)")
-      ->check(CLI::IsMember({"hidden", "embedding+hidden"}));
+                                           "embedding+hidden ([word embedding; hidden]) | embedding+layers "
+                                           "([word embedding; every LSTM layer's hidden state], as ELMo)")
+      ->check(CLI::IsMember({"hidden", "embedding+hidden", "embedding+layers"}));
   app.add_option("--train", o.train_files, "a training file (repeatable; jsonl or GLUE tsv) that replaces the "
                                            "default train set, e.g. the real MNLI train");
   app.add_option("--max-length", o.max_length, "tokens per sentence, the leading <eos> included (longer: cut)");

@@ -28,6 +28,7 @@ json NliLstmConfig::to_json() const {
           {"layers", layers},
           {"encoder_dropout", encoder_dropout},
           {"with_embeddings", with_embeddings},
+          {"all_layers", all_layers},
           {"head", head},
           {"projection", projection},
           {"composition", composition},
@@ -46,6 +47,7 @@ NliLstmConfig NliLstmConfig::from_json(const json& j) {
   c.layers = j.at("layers").get<int64_t>();
   c.encoder_dropout = j.at("encoder_dropout").get<double>();
   c.with_embeddings = j.value("with_embeddings", false);
+  c.all_layers = j.value("all_layers", false);  // absent in checkpoints written before the option
   c.head = j.at("head").get<std::string>();
   c.projection = j.at("projection").get<int64_t>();
   c.composition = j.at("composition").get<int64_t>();
@@ -102,6 +104,10 @@ Tensor masked_mean_over_time(const Tensor& x, const Tensor& mask) {
 }
 
 std::pair<Tensor, Tensor> lstm_pair(nn::LSTM& lstm, const Tensor& a, const Tensor& b) {
+  return lstm_pair_layers(lstm, a, b).back();
+}
+
+std::vector<std::pair<Tensor, Tensor>> lstm_pair_layers(nn::LSTM& lstm, const Tensor& a, const Tensor& b) {
   EMBER_CHECK(a.dim() == 3 && b.dim() == 3 && a.size(1) == b.size(1) && a.size(2) == b.size(2),
               "lstm_pair: a and b must be (T, B, D) with the same B and D, got ", a.shape(), " and ", b.shape());
   const int64_t Ta = a.size(0), Tb = b.size(0), T = std::max(Ta, Tb), B = a.size(1);
@@ -109,8 +115,10 @@ std::pair<Tensor, Tensor> lstm_pair(nn::LSTM& lstm, const Tensor& a, const Tenso
     if (x.size(0) == T) return x;
     return concat({x, zeros({T - x.size(0), B, x.size(2)}, Options(x.dtype(), x.device()))}, 0);
   };
-  Tensor out = lstm.forward(concat({padded(a), padded(b)}, 1), nn::LstmState{}).first;  // (T, 2B, H)
-  return {out.narrow(1, 0, B).narrow(0, 0, Ta), out.narrow(1, B, B).narrow(0, 0, Tb)};
+  TensorList outs = lstm.forward_layers(concat({padded(a), padded(b)}, 1), nn::LstmState{}).first;  // (T, 2B, H) each
+  std::vector<std::pair<Tensor, Tensor>> pairs;
+  for (const Tensor& out : outs) pairs.emplace_back(out.narrow(1, 0, B).narrow(0, 0, Ta), out.narrow(1, B, B).narrow(0, 0, Tb));
+  return pairs;
 }
 
 // ---------------- the model ----------------
@@ -159,9 +167,13 @@ std::pair<Tensor, Tensor> NliLstm::encode(const NliBatch& batch) {
   Tensor ep = dropout(encoder_->forward(batch.premise.to(dev)), cfg_.encoder_dropout, drop, gen_);     // (Tp, B, E)
   Tensor eh = dropout(encoder_->forward(batch.hypothesis.to(dev)), cfg_.encoder_dropout, drop, gen_);  // (Th, B, E)
   rnn_->train(drop);  // inter-layer dropout only while the encoder trains
-  auto [hp, hh] = lstm_pair(*rnn_, ep, eh);
-  if (!cfg_.with_embeddings) return {hp, hh};
-  return {concat({ep, hp}, 2), concat({eh, hh}, 2)};  // (T, B, E + H)
+  auto layers = lstm_pair_layers(*rnn_, ep, eh);
+  if (!cfg_.with_embeddings && !cfg_.all_layers) return layers.back();
+  TensorList fp, fh;  // (T, B, ·) pieces: [embedding;] [h_1; … ;] h_L
+  if (cfg_.with_embeddings) fp.push_back(ep), fh.push_back(eh);
+  for (size_t l = cfg_.all_layers ? 0 : layers.size() - 1; l < layers.size(); ++l)
+    fp.push_back(layers[l].first), fh.push_back(layers[l].second);
+  return {concat(fp, 2), concat(fh, 2)};  // (T, B, F)
 }
 
 Tensor NliLstm::forward(const NliBatch& batch) {

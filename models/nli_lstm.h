@@ -4,7 +4,8 @@
 //             copied from a trained LstmLM (or random init of the same shape: the scratch baseline).
 //             Its features at each position: the last LSTM layer's hidden state, or (with_embeddings)
 //             [embedding; hidden state], both layers of the LM as ELMo reads all of them — the word
-//             itself makes exact matches between the sentences easy to align.
+//             itself makes exact matches between the sentences easy to align; with all_layers every
+//             LSTM layer's state is there ([embedding; h_1; …; h_L]), not only the last one's.
 //             Premise and hypothesis run through it together, as one time-major batch (T, 2B) padded
 //             at the END: a forward LSTM's states at real positions never see the padding, and every
 //             pooling below reads real positions only (masks), so a pair's logits do not depend on
@@ -36,6 +37,7 @@ struct NliLstmConfig {
   int64_t vocab_size = 0, emsize = 200, nhid = 200, layers = 2;
   double encoder_dropout = 0.2;  // on the embeddings and between LSTM layers, while the encoder trains
   bool with_embeddings = false;  // features = [embedding; hidden] (emsize + nhid) instead of hidden (nhid)
+  bool all_layers = false;       // hidden = every LSTM layer's state, first layer first (layers · nhid)
   // The head.
   std::string head = "esim";     // "infersent" | "esim"
   int64_t projection = 200;      // ESIM: the enhancement's projection size
@@ -45,7 +47,7 @@ struct NliLstmConfig {
 
   nlohmann::json to_json() const;
   static NliLstmConfig from_json(const nlohmann::json& j);  // clear error on a missing key
-  int64_t feature_size() const { return nhid + (with_embeddings ? emsize : 0); }
+  int64_t feature_size() const { return (all_layers ? layers : 1) * nhid + (with_embeddings ? emsize : 0); }
   // The encoder shape of `lm`, head options left as they are.
   NliLstmConfig& encoder_like(const LstmLMConfig& lm);
 };
@@ -106,5 +108,7 @@ Tensor masked_mean_over_time(const Tensor& x, const Tensor& mask);
 // the output is cut back: (Ta, B, D), (Tb, B, D) → (Ta, B, H), (Tb, B, H). Half the sequential
 // steps of two calls; the same values at every real position.
 std::pair<Tensor, Tensor> lstm_pair(nn::LSTM& lstm, const Tensor& a, const Tensor& b);
+// The same, with every layer's output: element l is layer l's pair.
+std::vector<std::pair<Tensor, Tensor>> lstm_pair_layers(nn::LSTM& lstm, const Tensor& a, const Tensor& b);
 
 }  // namespace ember::models

@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -109,6 +110,43 @@ TEST_CASE("NliLstm: shapes of both heads, names, parameter split, config round t
   CHECK_THROWS_WITH_AS(std::make_shared<NliLstm>(bad), doctest::Contains("head must be infersent or esim"), Error);
 }
 
+TEST_CASE("NliLstm: all_layers features are [embedding; h_1; h_2], each layer's own states") {
+  // Two models from the same seed: the encoder is built first, so its weights agree whatever the head's size.
+  NliLstmConfig two = tiny_config("esim", 11, 3, /*with_emb=*/true), all = two;
+  all.all_layers = true;
+  CHECK(all.feature_size() == 4 + 2 * 3);
+  CHECK(NliLstmConfig::from_json(all.to_json()).all_layers);
+  nlohmann::json old = two.to_json();
+  old.erase("all_layers");  // a checkpoint written before the option
+  CHECK_FALSE(NliLstmConfig::from_json(old).all_layers);
+  Generator g1(9), g2(9);
+  NliLstm m_two(two, &g1), m_all(all, &g2);
+  m_two.to(DType::F64), m_all.to(DType::F64);
+  m_two.eval(), m_all.eval();
+  NliBatch b = batch_of({{1, 2, 3, 4}, {5}}, {{6, 7}, {8, 9, 10}});
+  auto [tp, th] = m_two.encode(b);  // (T, B, 4 + 3)
+  auto [ap, ah] = m_all.encode(b);  // (T, B, 4 + 3 + 3)
+  REQUIRE(ap.shape() == Shape({4, 2, 10}));
+  REQUIRE(ah.shape() == Shape({3, 2, 10}));
+  auto part = [](const Tensor& x, int64_t from, int64_t n) { return contiguous(x.narrow(2, from, n)).to_vector<double>(); };
+  CHECK(part(ap, 0, 4) == part(tp, 0, 4));  // the word embedding
+  CHECK(part(ap, 7, 3) == part(tp, 4, 3));  // the last layer: what the other features hold
+  CHECK(part(ah, 7, 3) == part(th, 4, 3));
+  // The middle slice is the first layer's output: a 1-layer LSTM with the l0 weights gives it.
+  nn::LSTM first(4, 3, 1);
+  first.to(DType::F64);
+  std::map<std::string, Tensor> l0;
+  for (auto& [n, t] : m_all.state_dict())
+    if (n.rfind("rnn.", 0) == 0 && n.size() > 3 && n.substr(n.size() - 3) == "_l0") l0[n.substr(4)] = t;
+  REQUIRE(l0.size() == 4);
+  first.load_state_dict(l0);
+  Tensor e = contiguous(ap.narrow(2, 0, 4)).narrow(1, 0, 1);  // premise 0: 4 real tokens, no padding
+  std::vector<double> h1 = contiguous(first.forward(contiguous(e))).to_vector<double>();
+  std::vector<double> got = part(contiguous(ap.narrow(1, 0, 1)), 4, 3);
+  expect_close(got, h1, kF64BatchRtol, "first-layer states");
+  CHECK(m_all.forward(b).shape() == Shape({2, 3}));
+}
+
 TEST_CASE("NliLstm: a pair's logits do not change when it is batched with longer pairs") {
   const std::vector<Seq> prem = {{1, 2, 3}, {4, 5, 6, 7, 8, 9, 10}, {2, 9, 4, 4, 1}};
   const std::vector<Seq> hyp = {{7, 2}, {3, 3, 3, 1, 2, 5}, {8, 6, 5, 4, 3, 2, 1, 2}};
@@ -151,14 +189,17 @@ TEST_CASE("NliLstm: float64 gradcheck of each head on padded hidden states") {
 }
 
 TEST_CASE("NliLstm: float64 gradcheck of the whole network (embedding, LSTM, head)") {
-  for (bool with_emb : {false, true})
+  for (int features : {0, 1, 2})  // hidden, [emb; h], [emb; h_1; h_2]
   for (const char* head : {"infersent", "esim"}) {
+    const bool with_emb = features > 0;
     Generator gen(5);
-    auto model = std::make_shared<NliLstm>(tiny_config(head, 11, 3, with_emb), &gen);
+    NliLstmConfig cfg = tiny_config(head, 11, 3, with_emb);
+    cfg.all_layers = features == 2;
+    auto model = std::make_shared<NliLstm>(cfg, &gen);
     model->to(DType::F64);
     NliBatch b = batch_of({{1, 2, 3}, {4}}, {{5, 6}, {7, 8, 9, 10}});
     TensorList inputs = model->parameters();
-    std::string what = std::string("NliLstm network ") + head + (with_emb ? " [emb; h]" : "");
+    std::string what = std::string("NliLstm network ") + head + (features == 2 ? " [emb; h1; h2]" : with_emb ? " [emb; h]" : "");
     test::expect_gradcheck(
         what.c_str(), [model, b](const TensorList&) -> TensorList { return {model->forward(b)}; }, inputs);
   }

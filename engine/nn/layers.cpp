@@ -134,6 +134,11 @@ LSTM::LSTM(int64_t input_size, int64_t hidden_size, int64_t num_layers, double d
 }
 
 std::pair<Tensor, LstmState> LSTM::forward(const Tensor& x, const LstmState& state) {
+  auto [outs, st] = forward_layers(x, state);
+  return {outs.back(), st};
+}
+
+std::pair<TensorList, LstmState> LSTM::forward_layers(const Tensor& x, const LstmState& state) {
   EMBER_CHECK(x.dim() == 3 && x.size(2) == input_size_, "LSTM: input must be (T, B, ", input_size_,
               ") (time-major), got ", x.shape());
   const int64_t T = x.size(0), B = x.size(1);
@@ -146,7 +151,7 @@ std::pair<Tensor, LstmState> LSTM::forward(const Tensor& x, const LstmState& sta
   }
 
   Tensor layer_in = x;  // (T, B, in_l)
-  TensorList h_n, c_n;
+  TensorList outs, h_n, c_n;
   for (int64_t l = 0; l < layers_; ++l) {
     Tensor h = state.h.defined() ? state.h.narrow(0, l, 1).squeeze(0) : zeros({B, hidden_}, Options(x.dtype(), x.device()));
     Tensor c = state.c.defined() ? state.c.narrow(0, l, 1).squeeze(0) : zeros({B, hidden_}, Options(x.dtype(), x.device()));
@@ -154,12 +159,13 @@ std::pair<Tensor, LstmState> LSTM::forward(const Tensor& x, const LstmState& sta
     // recurrence in one op (per step: gates = xproj_t + h·W_hhᵀ + b_hh, lstm_cell).
     Tensor xproj = linear(layer_in, w_ih_[l], b_ih_[l]);
     auto [out, h_last, c_last] = lstm_layer(xproj, w_hh_[l], b_hh_[l], h, c);
-    layer_in = out;  // (T, B, H)
+    outs.push_back(out);  // (T, B, H)
+    layer_in = out;
     h_n.push_back(h_last.unsqueeze(0));
     c_n.push_back(c_last.unsqueeze(0));
     if (dropout_ > 0 && is_training() && l + 1 < layers_) layer_in = dropout(layer_in, dropout_, true, gen_);
   }
-  return {layer_in, LstmState{concat(h_n, 0), concat(c_n, 0)}};
+  return {outs, LstmState{concat(h_n, 0), concat(c_n, 0)}};
 }
 
 // ---------------- Sequential ----------------

@@ -139,6 +139,9 @@ class LSTM : public Module {
   std::string type_name() const override { return "LSTM"; }
   std::pair<Tensor, LstmState> forward(const Tensor& x, const LstmState& state);
   Tensor forward(const Tensor& x) override { return forward(x, LstmState{}).first; }  // zero state
+  // Every layer's output sequence (T, B, H), first layer first (the last is forward's output); the
+  // inter-layer dropout applies to what the next layer reads, not to what is returned.
+  std::pair<TensorList, LstmState> forward_layers(const Tensor& x, const LstmState& state);
   int64_t hidden_size() const { return hidden_; }
   int64_t num_layers() const { return layers_; }
 
