@@ -168,12 +168,12 @@ std::pair<Tensor, Tensor> NliLstm::encode(const NliBatch& batch) {
   Tensor eh = dropout(encoder_->forward(batch.hypothesis.to(dev)), cfg_.encoder_dropout, drop, gen_);  // (Th, B, E)
   rnn_->train(drop);  // inter-layer dropout only while the encoder trains
   auto layers = lstm_pair_layers(*rnn_, ep, eh);
-  if (!cfg_.with_embeddings && !cfg_.all_layers) return layers.back();
   TensorList fp, fh;  // (T, B, ·) pieces: [embedding;] [h_1; … ;] h_L
   if (cfg_.with_embeddings) fp.push_back(ep), fh.push_back(eh);
   for (size_t l = cfg_.all_layers ? 0 : layers.size() - 1; l < layers.size(); ++l)
     fp.push_back(layers[l].first), fh.push_back(layers[l].second);
-  return {concat(fp, 2), concat(fh, 2)};  // (T, B, F)
+  if (fp.size() == 1) return {fp[0], fh[0]};  // the last layer alone: no copy
+  return {concat(fp, 2), concat(fh, 2)};      // (T, B, F)
 }
 
 Tensor NliLstm::forward(const NliBatch& batch) {
