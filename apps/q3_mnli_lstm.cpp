@@ -54,7 +54,7 @@ struct Flags {
   std::string eval_only, features = "embedding+hidden";
   std::vector<std::string> train_files;
   int64_t max_length = 64, epochs = 3, frozen_epochs = 3, unfrozen_epochs = 2, scratch_epochs = 3;
-  int64_t batch_size = 32, eval_batch_size = 128, train_pairs = 0, valid_pairs = 0, test_pairs = 0, valid_size = 2000;
+  int64_t batch_size = 32, eval_batch_size = 128, train_pairs = 0, valid_pairs = 0, test_pairs = 0, valid_size = 2000, mnli_repeat = 1;
   int64_t mlp_hidden = 300, projection = 200, composition = 200;
   double lr = 1e-3, lm_lr = 2e-4, scratch_lr = 1e-3, weight_decay = 0.0, clip = 5.0, dropout = 0.3;
   uint64_t seed = 42;
@@ -312,7 +312,7 @@ struct Study {
             {"mlp_hidden", o.mlp_hidden},     {"projection", o.projection},     {"composition", o.composition},
             {"dropout", o.dropout},           {"lr", o.lr},                     {"lm_lr", o.lm_lr},
             {"scratch_lr", o.scratch_lr},     {"weight_decay", o.weight_decay}, {"seed", o.seed},
-            {"epochs", o.epochs},             {"frozen_epochs", o.frozen_epochs}};
+            {"epochs", o.epochs},             {"frozen_epochs", o.frozen_epochs}, {"mnli_repeat", o.mnli_repeat}};
   }
 
   // One phase of training. Its state goes to <save>-resume/<label>/ after every epoch; --continue
@@ -464,6 +464,7 @@ int run(Flags& o, const CLI::App& app) {
   datasets::NliSplitOptions sopt;
   sopt.train_files = o.train_files;
   sopt.valid_size = o.valid_size;
+  sopt.mnli_repeat = o.mnli_repeat;
   datasets::NliSplits splits = datasets::make_nli_splits(data_dir, sopt);
   std::printf("%s", splits.summary().c_str());
   if (!o.eval_only.empty()) return eval_only(o, splits);
@@ -631,6 +632,8 @@ int main(int argc, char** argv) {
   app.add_option("--train-pairs", o.train_pairs, "use the first N training pairs (0: all)");
   app.add_option("--valid-size", o.valid_size, "pairs of MNLI dev_mismatched drawn for the valid split (2,000: "
                                                "the shared Q3/Q4 split; change only for tiny test data)");
+  app.add_option("--mnli-repeat", o.mnli_repeat, "put the 7,832 dev_mismatched train pairs (the only MultiNLI-style "
+                                                 "ones) into train this many times (1: once)");
   app.add_option("--valid-pairs", o.valid_pairs, "use the first N validation pairs (0: all 2,000)");
   app.add_option("--test-pairs", o.test_pairs, "use the first N test pairs (0: all 9,815; anything else is not "
                                                "the graded figure)");

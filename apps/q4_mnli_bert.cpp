@@ -40,7 +40,7 @@ struct Flags {
   std::string save = "checkpoints/q4", json_path = "results/q4_mnli_bert.json", eval_only;
   std::vector<std::string> train_files;
   int64_t max_length = 128, epochs = 3, batch_size = 32, eval_batch_size = 64, train_pairs = 0, test_pairs = 0;
-  int64_t valid_pairs = 0, head_epochs = 20, valid_size = 2000;
+  int64_t valid_pairs = 0, head_epochs = 20, valid_size = 2000, mnli_repeat = 1;
   double lr = 5e-5, scratch_lr = 5e-4, head_lr = 1e-3, warmup = 0.1, weight_decay = 0.01, clip = 1.0, dropout = 0.1;
   uint64_t seed = 42;
   bool progress = true, config_given = false, resume = false;
@@ -178,7 +178,7 @@ struct Study {
              {"vocab", vocab_path},    {"pool", o.pool},           {"max_length", o.max_length},
              {"lr", o.lr},             {"scratch_lr", o.scratch_lr}, {"head_lr", o.head_lr},
              {"warmup", o.warmup},     {"weight_decay", o.weight_decay}, {"dropout", o.dropout},
-             {"seed", o.seed}};
+             {"seed", o.seed},         {"mnli_repeat", o.mnli_repeat}};
     c.resume = o.resume;
     return c;
   }
@@ -332,6 +332,8 @@ int main(int argc, char** argv) {
                                                  "with the 7,832 MNLI dev_mismatched pairs, then SNLI)");
   app.add_option("--valid-size", o.valid_size, "pairs of MNLI dev_mismatched drawn for the valid split (2,000: "
                                                "the shared Q3/Q4 split; change only for tiny test data)");
+  app.add_option("--mnli-repeat", o.mnli_repeat, "put the 7,832 dev_mismatched train pairs (the only MultiNLI-style "
+                                                 "ones) into train this many times (1: once)");
   app.add_option("--valid-pairs", o.valid_pairs, "use the first N validation pairs (0: all 2,000)");
   app.add_option("--test-pairs", o.test_pairs, "use the first N test pairs (0: all 9,815; anything else is not "
                                                "the graded figure)");
@@ -362,6 +364,7 @@ int main(int argc, char** argv) {
     datasets::NliSplitOptions sopt;
     sopt.train_files = o.train_files;
     sopt.valid_size = o.valid_size;
+    sopt.mnli_repeat = o.mnli_repeat;
     datasets::NliSplits splits = datasets::make_nli_splits(data_dir, sopt);
     std::printf("%s", splits.summary().c_str());
     if (!o.eval_only.empty()) return eval_only(o, splits);

@@ -467,6 +467,10 @@ NliSplits make_nli_splits(const std::string& data_dir, const NliSplitOptions& op
   EMBER_CHECK(missing.empty(), "make_nli_splits: missing files under ", data_dir, ":", missing,
               "\n(see shared/data/mnli/PROVENANCE.md and shared/data/snli/PROVENANCE.md)");
   EMBER_CHECK(opt.valid_size >= 0, "make_nli_splits: valid_size must be >= 0, got ", opt.valid_size);
+  EMBER_CHECK(opt.mnli_repeat >= 1, "make_nli_splits: mnli_repeat must be >= 1, got ", opt.mnli_repeat);
+  EMBER_CHECK(opt.mnli_repeat == 1 || opt.train_files.empty(), "make_nli_splits: mnli_repeat ", opt.mnli_repeat,
+              " repeats the dev_mismatched part of the default train set, which train_files replaces; "
+              "repeat a train file by listing it again instead");
 
   NliSplits s;
   s.seed = opt.seed;
@@ -492,7 +496,12 @@ NliSplits make_nli_splits(const std::string& data_dir, const NliSplitOptions& op
     if (in_valid[static_cast<size_t>(i)]) s.valid.push_back(std::move(p));
     else if (rest_to_train) s.train.push_back(std::move(p));
   }
+  if (opt.mnli_repeat > 1) {
+    const std::vector<NliPair> once = s.train;  // a copy: inserting a vector's own range into it is undefined
+    for (int64_t r = 1; r < opt.mnli_repeat; ++r) s.train.insert(s.train.end(), once.begin(), once.end());
+  }
   source(mism, rest_to_train ? "valid+train" : "valid", rest_to_train ? s.train.size() : 0, s.valid.size(), 0);
+  if (opt.mnli_repeat > 1) s.sources.back()["repeat"] = opt.mnli_repeat;
 
   for (const auto& path : train_paths) {
     NliFile f = read_nli(path);
@@ -533,6 +542,7 @@ std::string NliSplits::summary() const {
     s += "  from " + src["path"].get<std::string>() + ": " + thousands(src["pairs"].get<int64_t>()) + " pairs";
     if (src["skipped_unlabelled"].get<int64_t>() > 0)
       s += " (" + thousands(src["skipped_unlabelled"].get<int64_t>()) + " unlabelled skipped)";
+    if (src.contains("repeat")) s += " (train part repeated " + std::to_string(src["repeat"].get<int64_t>()) + "x)";
     std::string to;
     for (const char* name : {"train", "valid", "test"})
       if (src[name].get<int64_t>() > 0) to += (to.empty() ? "" : ", ") + std::string(name) + " " + thousands(src[name].get<int64_t>());

@@ -81,6 +81,11 @@ struct NliSplitOptions {
   uint64_t seed = 20261201;  // fixed so every app and machine gets the same valid set
   int64_t valid_size = 2000;
   std::vector<std::string> train_files;  // if non-empty, REPLACES the default train set (user's MNLI train)
+  // How many times the dev_mismatched pairs that are not in valid enter train (default 1). They are
+  // the only MultiNLI-style pairs of the default train set (≈ 16% of it; the rest is SNLI's image
+  // captions), so repeating them weights the genre-rich data the MNLI test set is drawn like. Must be
+  // ≥ 1; with train_files (where the rest of dev_mismatched is unused) it must stay 1.
+  int64_t mnli_repeat = 1;
 };
 
 // The splits over `data_dir` (shared/data):
@@ -88,6 +93,7 @@ struct NliSplitOptions {
 //   valid = valid_size pairs of mnli/dev_mismatched.jsonl, drawn with the seed, kept in file order.
 //   train = the other dev_mismatched pairs, then snli/dev.jsonl, snli/test.jsonl and
 //           snli/train_subset20k.jsonl.gz, each in file order (≈ 47,498 pairs; shuffle per epoch).
+//           With opt.mnli_repeat = k, the dev_mismatched part comes k times in a row (7,832·k pairs).
 //           With opt.train_files, train is those files instead, in the order given, and the rest
 //           of dev_mismatched is left unused; a train file that is the test or valid source is an error.
 // The draw: a Philox Generator (engine/random.h) seeded with opt.seed runs the first valid_size

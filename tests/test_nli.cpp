@@ -396,6 +396,22 @@ TEST_CASE("datasets nli: splits on a generated data dir: sizes, order, disjointn
   CHECK_THROWS_WITH_AS(make_nli_splits(d.str(), opt), doctest::Contains("valid_size 31 is more than the 30 pairs"), Error);
   opt.valid_size = -1;
   CHECK_THROWS_WITH_AS(make_nli_splits(d.str(), opt), doctest::Contains("valid_size must be >= 0, got -1"), Error);
+
+  // mnli_repeat: the 20 dev_mismatched train pairs come 3 times in a row, then SNLI; valid unchanged.
+  opt.valid_size = 10;
+  opt.mnli_repeat = 3;
+  const NliSplits r3 = make_nli_splits(d.str(), opt);
+  REQUIRE(r3.train.size() == 3 * 20 + 15);
+  CHECK(premises(r3.valid) == premises(s.valid));
+  for (size_t i = 0; i < 60; ++i) CHECK(r3.train[i].premise == s.train[i % 20].premise);
+  CHECK(r3.train[60].premise == "sdev premise 0");
+  CHECK(r3.describe()["sources"][1]["train"] == 60);
+  CHECK(r3.describe()["sources"][1]["repeat"] == 3);
+  CHECK_FALSE(s.describe()["sources"][1].contains("repeat"));
+  CHECK_MESSAGE(has(r3.summary(), "dev_mismatched.jsonl: 30 pairs (1 unlabelled skipped) (train part repeated 3x) -> train 60, valid 10"),
+                r3.summary());
+  opt.mnli_repeat = 0;
+  CHECK_THROWS_WITH_AS(make_nli_splits(d.str(), opt), doctest::Contains("mnli_repeat must be >= 1, got 0"), Error);
 }
 
 TEST_CASE("datasets nli: splits describe() and summary() report sizes, histograms, sources, seed") {
@@ -453,6 +469,10 @@ TEST_CASE("datasets nli: splits train_files override, leakage guard, missing fil
   CHECK(j["sources"][1]["role"] == "valid");
   CHECK(j["sources"][1]["train"] == 0);
   CHECK(j["sources"][2]["skipped_unlabelled"] == 1);
+
+  NliSplitOptions rep = opt;
+  rep.mnli_repeat = 2;
+  CHECK_THROWS_WITH_AS(make_nli_splits(d.str(), rep), doctest::Contains("which train_files replaces"), Error);
 
   // Snli files are not needed with an override.
   fs::remove_all(d.file("snli"));
