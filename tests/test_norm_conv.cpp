@@ -15,8 +15,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/conv.h"
 #include "kernels/cpu/isa.h"
 #include "tests/fixtures.h"
+#include "tests/scoped_env.h"
 #include "tests/gradcheck.h"
 
 using namespace ember;
@@ -128,6 +130,13 @@ GRADCHECK_CASE(conv2d) {
   expect_gradcheck("conv2d 1x1 pointwise, bias", [](const TensorList& in) -> TensorList {
     return {conv2d(in[0], in[1], in[2])};
   }, {rnd({2, 3, 3, 2}, 328), rnd({2, 3, 1, 1}, 329), rnd({2}, 330)});
+  // Small padded planes, where the product goes tap by tap (cpu::conv2d_forward_taps).
+  expect_gradcheck("conv2d 3x3 pad 1 on 2x2 planes, bias (tap by tap)", [](const TensorList& in) -> TensorList {
+    return {conv2d(in[0], in[1], in[2], 1, 1)};
+  }, {rnd({3, 2, 2, 2}, 331), rnd({4, 2, 3, 3}, 332), rnd({4}, 333)});
+  expect_gradcheck("conv2d 3x3 stride 2 pad 1, 3x3 -> 2x2, no bias (tap by tap)", [](const TensorList& in) -> TensorList {
+    return {conv2d(in[0], in[1], Tensor(), 2, 1)};
+  }, {rnd({2, 3, 3, 3}, 334), rnd({2, 3, 3, 3}, 335)});
 }
 
 GRADCHECK_CASE(max_pool2d) {
@@ -229,6 +238,59 @@ TEST_CASE("batch_norm2d matches PyTorch: train (with running-stat update) and ev
 }
 
 // ======================= hand-computed cases =======================
+
+// The tap-by-tap kernels against the im2col ones (both float64, same sums in another order):
+// forward and both gradients, on the geometries that choose them and on ones that do not.
+TEST_CASE("conv2d tap by tap equals im2col + GEMM, forward and backward") {
+  struct Geo { int64_t N, Cin, H, W, Cout, kh, kw, sh, sw, ph, pw, dh, dw; bool wanted; };
+  const Geo geos[] = {
+      {5, 3, 1, 1, 4, 3, 3, 1, 1, 1, 1, 1, 1, true},   // ResNet18 layer4 at 32 px: the centre tap only
+      {4, 3, 2, 2, 5, 3, 3, 1, 1, 1, 1, 1, 1, true},   // layer3: four of nine taps per position
+      {3, 2, 4, 4, 3, 3, 3, 2, 2, 1, 1, 1, 1, true},   // a stride-2 downsampling, 4x4 -> 2x2
+      {3, 2, 3, 2, 2, 3, 2, 2, 1, 2, 1, 2, 1, true},   // uneven kernel, stride, padding, dilation
+      {2, 2, 6, 6, 3, 3, 3, 1, 1, 1, 1, 1, 1, false},  // a larger plane: im2col
+      {2, 2, 2, 2, 3, 1, 1, 1, 1, 0, 0, 1, 1, false},  // 1x1 kernels never
+  };
+  for (const Geo& g : geos) {
+    cpu::Window2d s;
+    s.C = g.Cin, s.H = g.H, s.W = g.W, s.kh = g.kh, s.kw = g.kw, s.sh = g.sh, s.sw = g.sw;
+    s.ph = g.ph, s.pw = g.pw, s.dh = g.dh, s.dw = g.dw;
+    s.OH = (g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1;
+    s.OW = (g.W + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
+    const std::string what = "geometry " + std::to_string(g.H) + "x" + std::to_string(g.W) + " k" +
+                             std::to_string(g.kh) + "x" + std::to_string(g.kw) + " s" + std::to_string(g.sh);
+    CHECK_MESSAGE(cpu::conv_taps_wanted(s) == g.wanted, what);
+    {
+      ScopedEnv off("EMBER_CONV_TAPS", "0");
+      CHECK_FALSE(cpu::conv_taps_wanted(s));
+    }
+    const int64_t nx = g.N * g.Cin * g.H * g.W, nw = g.Cout * g.Cin * g.kh * g.kw, ny = g.N * g.Cout * s.OH * s.OW;
+    auto vals = [](int64_t n, uint64_t seed) {
+      Tensor t = rnd({n}, seed, -1, 1, false);
+      return std::vector<double>(t.data<double>(), t.data<double>() + n);
+    };
+    const std::vector<double> x = vals(nx, 700), w = vals(nw, 701), b = vals(g.Cout, 702), gy = vals(ny, 703);
+    std::vector<double> y1(ny), y2(ny), gx1(nx), gx2(nx), gw1(nw), gw2(nw);
+    cpu::conv2d_forward_taps(y1.data(), x.data(), w.data(), b.data(), g.N, g.Cout, s);
+    cpu::conv2d_forward_batched(y2.data(), x.data(), w.data(), b.data(), g.N, g.Cout, s);
+    cpu::conv2d_backward_taps(gx1.data(), gw1.data(), gy.data(), x.data(), w.data(), g.N, g.Cout, s);
+    cpu::conv2d_backward_batched(gx2.data(), gw2.data(), gy.data(), x.data(), w.data(), g.N, g.Cout, s);
+    auto same = [&](const std::vector<double>& a, const std::vector<double>& e, const char* name) {
+      double worst = 0;
+      for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - e[i]) / std::max(1.0, std::abs(e[i])));
+      CHECK_MESSAGE(worst <= kTorchRtol, what, " ", name, ": worst relative difference ", worst);
+    };
+    same(y1, y2, "y");
+    same(gx1, gx2, "grad x");
+    same(gw1, gw2, "grad w");
+    // Only the input gradient: the weight gradient pointer may be null (and the other way round).
+    std::vector<double> gx3(nx), gw3(nw);
+    cpu::conv2d_backward_taps(gx3.data(), static_cast<double*>(nullptr), gy.data(), x.data(), w.data(), g.N, g.Cout, s);
+    cpu::conv2d_backward_taps(static_cast<double*>(nullptr), gw3.data(), gy.data(), x.data(), w.data(), g.N, g.Cout, s);
+    CHECK(gx3 == gx1);
+    CHECK(gw3 == gw1);
+  }
+}
 
 TEST_CASE("conv2d by hand: 3x3 input, 2x2 kernel of ones") {
   // x = [[1,2,3],[4,5,6],[7,8,9]]: each output is the sum of a 2x2 window.

@@ -5,7 +5,8 @@
 // (Cin·kh·kw, OH·OW) whose columns are the receptive fields, so y = W·col is a single product
 // that cpu::gemm (OpenBLAS when present) does at full speed. Backward reuses the same two
 // matrices: gcol = Wᵀ·g folded back with col2im gives the input gradient, g·colᵀ summed over
-// images the weight gradient.
+// images the weight gradient. With BLAS, images are batched side by side in one col; on small
+// padded planes the product goes tap by tap instead (conv2d_forward_taps, below).
 //
 // Threading: with BLAS the GEMMs thread themselves, so images run one after another; with the
 // plain GEMM fallback the images are split over OpenMP threads instead (never both: nested
@@ -15,7 +16,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
+#include <string_view>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
@@ -146,9 +149,207 @@ void conv2d_backward_batched(T* gx, T* gw, const T* g, const T* x, const T* w, i
 }
 
 
+// ---- tap-by-tap path (small padded planes): only the taps that read the image are multiplied ----
+// On a tiny output plane most kernel taps of a padded conv land in the padding: a 3×3, pad-1
+// conv on a 1×1 plane (ResNet18's layer4 at 32×32 input) reads one tap of nine, on a 2×2 plane
+// each position reads four. im2col still multiplies all nine against zeros. Here the product
+// is split by tap instead: y = Σ_τ W_τ·X_τ, where W_τ (Cout, Cin) is the weight of tap τ and X_τ
+// (Cin, positions where τ reads the image) the pixels it reads there, so the multiplied work is
+// exactly the taps that touch the image (kn2row, as the convolution literature calls it). The
+// weights of the taps that are used are first gathered, each W_τ a contiguous (Cout, Cin) matrix.
+// Taps that read the image at every position go straight into the (Cout, images·P) result; the
+// others through a small buffer and a scatter-add. Used where it multiplies at most 3/4 of
+// what im2col would (conv_taps_wanted); the sums are the same up to rounding order.
+
+// For each tap τ = ki·kw + kj: the output positions p where it reads the image, and the offset
+// ih·W + iw it reads there.
+struct ConvTaps {
+  std::vector<std::vector<int64_t>> pos, off;
+  std::vector<int64_t> taps;  // the taps that read the image somewhere, ascending
+  int64_t used = 0;           // Σ_τ |pos[τ]|: the (tap, position) pairs that read the image
+};
+
+inline ConvTaps conv_taps(const Window2d& s) {
+  ConvTaps t;
+  t.pos.resize(static_cast<size_t>(s.kh * s.kw));
+  t.off.resize(t.pos.size());
+  for (int64_t ki = 0; ki < s.kh; ++ki)
+    for (int64_t kj = 0; kj < s.kw; ++kj) {
+      const size_t tau = static_cast<size_t>(ki * s.kw + kj);
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          const int64_t ih = oh * s.sh - s.ph + ki * s.dh, iw = ow * s.sw - s.pw + kj * s.dw;
+          if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+          t.pos[tau].push_back(oh * s.OW + ow);
+          t.off[tau].push_back(ih * s.W + iw);
+        }
+      t.used += static_cast<int64_t>(t.pos[tau].size());
+      if (!t.pos[tau].empty()) t.taps.push_back(static_cast<int64_t>(tau));
+    }
+  return t;
+}
+
+// The tap path pays off when padding makes at least a quarter of im2col's products zero.
+// EMBER_CONV_TAPS=0 turns it off (im2col everywhere), for A/B timing.
+inline bool conv_taps_wanted(const Window2d& s) {
+  if (s.kh * s.kw == 1) return false;
+  if (const char* e = std::getenv("EMBER_CONV_TAPS"); e && std::string_view(e) == "0") return false;
+  return 4 * conv_taps(s).used <= 3 * s.kh * s.kw * s.OH * s.OW;
+}
+
+namespace detail {
+
+// X_τ (Cin, nb·n): X_τ[c, i·n + j] = x_(n0+i)[c, off[j]].
+template <class T>
+void gather_tap(T* xt, const T* x, const std::vector<int64_t>& off, int64_t nb, const Window2d& s) {
+  const int64_t n = static_cast<int64_t>(off.size()), HW = s.H * s.W, image = s.C * HW, L = nb * n;
+#pragma omp parallel for if (s.C * L > (1 << 16)) schedule(static)
+  for (int64_t c = 0; c < s.C; ++c)
+    for (int64_t i = 0; i < nb; ++i) {
+      const T* src = x + i * image + c * HW;
+      T* dst = xt + c * L + i * n;
+      for (int64_t j = 0; j < n; ++j) dst[j] = src[off[static_cast<size_t>(j)]];
+    }
+}
+
+// (rows, nb·n) buffer ↔ the (rows, nb·P) matrix at the columns i·P + pos[j]: add into it, or read from it.
+template <class T>
+void scatter_add_cols(T* dst, const T* src, const std::vector<int64_t>& pos, int64_t rows, int64_t nb, int64_t P) {
+  const int64_t n = static_cast<int64_t>(pos.size()), L = nb * P;
+#pragma omp parallel for if (rows * nb * n > (1 << 16)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < nb; ++i)
+      for (int64_t j = 0; j < n; ++j) dst[r * L + i * P + pos[static_cast<size_t>(j)]] += src[(r * nb + i) * n + j];
+}
+
+template <class T>
+void gather_cols(T* dst, const T* src, const std::vector<int64_t>& pos, int64_t rows, int64_t nb, int64_t P) {
+  const int64_t n = static_cast<int64_t>(pos.size()), L = nb * P;
+#pragma omp parallel for if (rows * nb * n > (1 << 16)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < nb; ++i)
+      for (int64_t j = 0; j < n; ++j) dst[(r * nb + i) * n + j] = src[r * L + i * P + pos[static_cast<size_t>(j)]];
+}
+
+// W_τ for the used taps, each a contiguous (Cout, Cin): wt[u] = w[:, :, taps[u]].
+template <class T>
+void gather_tap_weights(T* wt, const T* w, const std::vector<int64_t>& taps, int64_t Cout, int64_t Cin, int64_t KK) {
+  const int64_t U = static_cast<int64_t>(taps.size());
+#pragma omp parallel for if (Cout * Cin * U > (1 << 15)) schedule(static)
+  for (int64_t co = 0; co < Cout; ++co)
+    for (int64_t c = 0; c < Cin; ++c) {
+      const T* src = w + (co * Cin + c) * KK;
+      for (int64_t u = 0; u < U; ++u) wt[(u * Cout + co) * Cin + c] = src[taps[static_cast<size_t>(u)]];
+    }
+}
+
+// The adjoint: gw (Cout, Cin, KK) = 0 except gw[:, :, taps[u]] = gwt[u].
+template <class T>
+void scatter_tap_weights(T* gw, const T* gwt, const std::vector<int64_t>& taps, int64_t Cout, int64_t Cin, int64_t KK) {
+  const int64_t U = static_cast<int64_t>(taps.size());
+#pragma omp parallel for if (Cout * Cin * KK > (1 << 15)) schedule(static)
+  for (int64_t co = 0; co < Cout; ++co)
+    for (int64_t c = 0; c < Cin; ++c) {
+      T* dst = gw + (co * Cin + c) * KK;
+      std::fill(dst, dst + KK, T(0));
+      for (int64_t u = 0; u < U; ++u) dst[taps[static_cast<size_t>(u)]] = gwt[(u * Cout + co) * Cin + c];
+    }
+}
+
+}  // namespace detail
+
+// x (N, Cin, H, W), w (Cout, Cin·kh·kw), b (Cout) or null → y (N, Cout, OH, OW), tap by tap.
+template <class T>
+void conv2d_forward_taps(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t Cout, const Window2d& s) {
+  const ConvTaps taps = conv_taps(s);
+  const int64_t Cin = s.C, KK = s.kh * s.kw, P = s.col_cols(), image = Cin * s.H * s.W;
+  const int64_t B = conv_chunk(N, Cin * KK, P);
+  const int64_t U = static_cast<int64_t>(taps.taps.size());
+  std::vector<T> wt(static_cast<size_t>(U * Cout * Cin));  // W_τ of the used taps, (U, Cout, Cin)
+  detail::gather_tap_weights(wt.data(), w, taps.taps, Cout, Cin, KK);
+  std::vector<T> xt(static_cast<size_t>(Cin * B * P)), yt(static_cast<size_t>(Cout * B * P)), part;
+  for (int64_t n0 = 0; n0 < N; n0 += B) {
+    const int64_t nb = std::min(B, N - n0), L = nb * P;
+    std::fill(yt.begin(), yt.begin() + Cout * L, T(0));
+    for (int64_t u = 0; u < U; ++u) {
+      const size_t k = static_cast<size_t>(taps.taps[static_cast<size_t>(u)]);
+      const auto& pos = taps.pos[k];
+      const int64_t n = static_cast<int64_t>(pos.size());
+      const T* wk = wt.data() + u * Cout * Cin;
+      detail::gather_tap(xt.data(), x + n0 * image, taps.off[k], nb, s);
+      if (n == P) {  // reads the image everywhere: its columns are yt's own
+        gemm<T>(false, false, Cout, L, Cin, T(1), wk, Cin, xt.data(), L, T(1), yt.data(), L);
+      } else {
+        part.resize(static_cast<size_t>(Cout * nb * n));
+        gemm<T>(false, false, Cout, nb * n, Cin, T(1), wk, Cin, xt.data(), nb * n, T(0), part.data(), nb * n);
+        detail::scatter_add_cols(yt.data(), part.data(), pos, Cout, nb, P);
+      }
+    }
+#pragma omp parallel for if (nb * Cout * P > (1 << 16)) schedule(static)
+    for (int64_t i = 0; i < nb; ++i)
+      for (int64_t co = 0; co < Cout; ++co) {
+        const T* src = yt.data() + co * L + i * P;
+        T* dst = y + ((n0 + i) * Cout + co) * P;
+        const T bias = b ? b[co] : T(0);
+        for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + bias;
+      }
+  }
+}
+
+// g (N, Cout, OH, OW) → gx (N, Cin, H, W), gw (Cout, Cin·kh·kw), overwritten, either may be
+// null; tap by tap: gW_τ = Σ G_τ·X_τᵀ and gX_τ = W_τᵀ·G_τ, scattered back to the pixels τ read.
+template <class T>
+void conv2d_backward_taps(T* gx, T* gw, const T* g, const T* x, const T* w, int64_t N, int64_t Cout,
+                          const Window2d& s) {
+  const ConvTaps taps = conv_taps(s);
+  const int64_t Cin = s.C, KK = s.kh * s.kw, P = s.col_cols(), HW = s.H * s.W, image = Cin * HW;
+  const int64_t B = conv_chunk(N, Cin * KK, P);
+  const int64_t U = static_cast<int64_t>(taps.taps.size());
+  std::vector<T> wt(gx ? static_cast<size_t>(U * Cout * Cin) : 0), gwt(gw ? static_cast<size_t>(U * Cout * Cin) : 0);
+  if (gx) detail::gather_tap_weights(wt.data(), w, taps.taps, Cout, Cin, KK);
+  if (gx) std::fill(gx, gx + N * image, T(0));
+  std::vector<T> gt(static_cast<size_t>(Cout * B * P)), xt(static_cast<size_t>(Cin * B * P)), gpart;
+  for (int64_t n0 = 0; n0 < N; n0 += B) {
+    const int64_t nb = std::min(B, N - n0), L = nb * P;
+#pragma omp parallel for if (nb * Cout * P > (1 << 16)) schedule(static)
+    for (int64_t i = 0; i < nb; ++i)  // g of the chunk as (Cout, nb·P)
+      for (int64_t co = 0; co < Cout; ++co)
+        std::copy(g + ((n0 + i) * Cout + co) * P, g + ((n0 + i) * Cout + co + 1) * P, gt.data() + co * L + i * P);
+    for (int64_t u = 0; u < U; ++u) {
+      const size_t k = static_cast<size_t>(taps.taps[static_cast<size_t>(u)]);
+      const auto& pos = taps.pos[k];
+      const auto& off = taps.off[k];
+      const int64_t n = static_cast<int64_t>(pos.size()), Ln = nb * n;
+      const T* gk = gt.data();  // G_τ (Cout, nb·n)
+      if (n != P) {
+        gpart.resize(static_cast<size_t>(Cout * Ln));
+        detail::gather_cols(gpart.data(), gt.data(), pos, Cout, nb, P);
+        gk = gpart.data();
+      }
+      if (gw) {
+        detail::gather_tap(xt.data(), x + n0 * image, off, nb, s);
+        gemm<T>(false, true, Cout, Cin, Ln, T(1), gk, Ln, xt.data(), Ln, T(1), gwt.data() + u * Cout * Cin, Cin);
+      }
+      if (gx) {
+        gemm<T>(true, false, Cin, Ln, Cout, T(1), wt.data() + u * Cout * Cin, Cin, gk, Ln, T(0), xt.data(), Ln);
+        // Within one tap the positions read distinct pixels, so (c, image) rows scatter independently.
+#pragma omp parallel for if (Cin * Ln > (1 << 16)) schedule(static)
+        for (int64_t c = 0; c < Cin; ++c)
+          for (int64_t i = 0; i < nb; ++i) {
+            T* dst = gx + (n0 + i) * image + c * HW;
+            const T* src = xt.data() + c * Ln + i * n;
+            for (int64_t j = 0; j < n; ++j) dst[off[static_cast<size_t>(j)]] += src[j];
+          }
+      }
+    }
+  }
+  if (gw) detail::scatter_tap_weights(gw, gwt.data(), taps.taps, Cout, Cin, KK);
+}
+
 // x (N, Cin, H, W), w (Cout, Cin·kh·kw), b (Cout) or null → y (N, Cout, OH, OW). s.C = Cin.
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t Cout, const Window2d& s) {
+  if (gemm_uses_blas() && N > 1 && conv_taps_wanted(s)) return conv2d_forward_taps(y, x, w, b, N, Cout, s);
   if (gemm_uses_blas() && N > 1) return conv2d_forward_batched(y, x, w, b, N, Cout, s);
   const int64_t K = s.col_rows(), P = s.col_cols(), image = s.C * s.H * s.W;
 #pragma omp parallel if (conv_threads_over_images(N))
@@ -184,6 +385,7 @@ void conv2d_backward(T* gx, T* gw, T* gb, const T* g, const T* x, const T* w, in
     }
   }
   if (!gx && !gw) return;
+  if (gemm_uses_blas() && N > 1 && conv_taps_wanted(s)) return conv2d_backward_taps(gx, gw, g, x, w, N, Cout, s);
   if (gemm_uses_blas() && N > 1) return conv2d_backward_batched(gx, gw, g, x, w, N, Cout, s);
   if (gw) std::fill(gw, gw + Cout * K, T(0));
   const bool over_images = conv_threads_over_images(N);
