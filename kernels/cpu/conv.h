@@ -99,6 +99,33 @@ inline int64_t conv_chunk(int64_t N, int64_t K, int64_t P) {
   return std::max<int64_t>(1, std::min<int64_t>(N, (int64_t(8) << 20) / std::max<int64_t>(K * P, 1)));
 }
 
+namespace detail {
+
+// nb images' (Cout, P) planes side by side as one (Cout, nb·P) matrix, and back (plus a bias).
+template <class T>
+void batch_images(T* dst, const T* src, int64_t nb, int64_t Cout, int64_t P) {
+  const int64_t L = nb * P;
+#pragma omp parallel for if (nb * Cout * P > (1 << 16)) schedule(static)
+  for (int64_t i = 0; i < nb; ++i)
+    for (int64_t co = 0; co < Cout; ++co)
+      std::copy(src + (i * Cout + co) * P, src + (i * Cout + co + 1) * P, dst + co * L + i * P);
+}
+
+template <class T>
+void unbatch_add_bias(T* dst, const T* src, const T* b, int64_t nb, int64_t Cout, int64_t P) {
+  const int64_t L = nb * P;
+#pragma omp parallel for if (nb * Cout * P > (1 << 16)) schedule(static)
+  for (int64_t i = 0; i < nb; ++i)
+    for (int64_t co = 0; co < Cout; ++co) {
+      const T* in = src + co * L + i * P;
+      T* out = dst + (i * Cout + co) * P;
+      const T bias = b ? b[co] : T(0);
+      for (int64_t p = 0; p < P; ++p) out[p] = in[p] + bias;
+    }
+}
+
+}  // namespace detail
+
 template <class T>
 void conv2d_forward_batched(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t Cout, const Window2d& s) {
   const int64_t K = s.col_rows(), P = s.col_cols(), image = s.C * s.H * s.W, B = conv_chunk(N, K, P);
@@ -108,14 +135,7 @@ void conv2d_forward_batched(T* y, const T* x, const T* w, const T* b, int64_t N,
 #pragma omp parallel for if (nb * K * P > (1 << 16)) schedule(static)
     for (int64_t i = 0; i < nb; ++i) im2col(col.data() + i * P, x + (n0 + i) * image, s, L);
     gemm<T>(false, false, Cout, L, K, T(1), w, K, col.data(), L, T(0), yt.data(), L);  // (Cout, nb·P)
-#pragma omp parallel for if (nb * Cout * P > (1 << 16)) schedule(static)
-    for (int64_t i = 0; i < nb; ++i)
-      for (int64_t co = 0; co < Cout; ++co) {
-        const T* src = yt.data() + co * L + i * P;
-        T* dst = y + ((n0 + i) * Cout + co) * P;
-        const T bias = b ? b[co] : T(0);
-        for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + bias;
-      }
+    detail::unbatch_add_bias(y + n0 * Cout * P, yt.data(), b, nb, Cout, P);
   }
 }
 
@@ -127,10 +147,7 @@ void conv2d_backward_batched(T* gx, T* gw, const T* g, const T* x, const T* w, i
   if (gw) std::fill(gw, gw + Cout * K, T(0));
   for (int64_t n0 = 0; n0 < N; n0 += B) {
     const int64_t nb = std::min(B, N - n0), L = nb * P;
-#pragma omp parallel for if (nb * Cout * P > (1 << 16)) schedule(static)
-    for (int64_t i = 0; i < nb; ++i)  // g of the chunk as (Cout, nb·P)
-      for (int64_t co = 0; co < Cout; ++co)
-        std::copy(g + ((n0 + i) * Cout + co) * P, g + ((n0 + i) * Cout + co + 1) * P, gt.data() + co * L + i * P);
+    detail::batch_images(gt.data(), g + n0 * Cout * P, nb, Cout, P);  // g of the chunk as (Cout, nb·P)
     if (gw) {
 #pragma omp parallel for if (nb * K * P > (1 << 16)) schedule(static)
       for (int64_t i = 0; i < nb; ++i) im2col(col.data() + i * P, x + (n0 + i) * image, s, L);
@@ -285,14 +302,7 @@ void conv2d_forward_taps(T* y, const T* x, const T* w, const T* b, int64_t N, in
         detail::scatter_add_cols(yt.data(), part.data(), pos, Cout, nb, P);
       }
     }
-#pragma omp parallel for if (nb * Cout * P > (1 << 16)) schedule(static)
-    for (int64_t i = 0; i < nb; ++i)
-      for (int64_t co = 0; co < Cout; ++co) {
-        const T* src = yt.data() + co * L + i * P;
-        T* dst = y + ((n0 + i) * Cout + co) * P;
-        const T bias = b ? b[co] : T(0);
-        for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + bias;
-      }
+    detail::unbatch_add_bias(y + n0 * Cout * P, yt.data(), b, nb, Cout, P);
   }
 }
 
@@ -310,11 +320,8 @@ void conv2d_backward_taps(T* gx, T* gw, const T* g, const T* x, const T* w, int6
   if (gx) std::fill(gx, gx + N * image, T(0));
   std::vector<T> gt(static_cast<size_t>(Cout * B * P)), xt(static_cast<size_t>(Cin * B * P)), gpart;
   for (int64_t n0 = 0; n0 < N; n0 += B) {
-    const int64_t nb = std::min(B, N - n0), L = nb * P;
-#pragma omp parallel for if (nb * Cout * P > (1 << 16)) schedule(static)
-    for (int64_t i = 0; i < nb; ++i)  // g of the chunk as (Cout, nb·P)
-      for (int64_t co = 0; co < Cout; ++co)
-        std::copy(g + ((n0 + i) * Cout + co) * P, g + ((n0 + i) * Cout + co + 1) * P, gt.data() + co * L + i * P);
+    const int64_t nb = std::min(B, N - n0);
+    detail::batch_images(gt.data(), g + n0 * Cout * P, nb, Cout, P);  // g of the chunk as (Cout, nb·P)
     for (int64_t u = 0; u < U; ++u) {
       const size_t k = static_cast<size_t>(taps.taps[static_cast<size_t>(u)]);
       const auto& pos = taps.pos[k];
