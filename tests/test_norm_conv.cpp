@@ -260,6 +260,7 @@ TEST_CASE("conv2d tap by tap equals im2col + GEMM, forward and backward") {
     const std::string what = "geometry " + std::to_string(g.H) + "x" + std::to_string(g.W) + " k" +
                              std::to_string(g.kh) + "x" + std::to_string(g.kw) + " s" + std::to_string(g.sh);
     CHECK_MESSAGE(cpu::conv_taps_wanted(s) == g.wanted, what);
+    CHECK_MESSAGE(cpu::conv_taps_used(s) == cpu::conv_taps(s).used, what);  // the count by arithmetic = the plan's
     {
       ScopedEnv off("EMBER_CONV_TAPS", "0");
       CHECK_FALSE(cpu::conv_taps_wanted(s));

@@ -206,12 +206,27 @@ inline ConvTaps conv_taps(const Window2d& s) {
   return t;
 }
 
+// conv_taps(s).used without building the lists: tap (ki, kj) reads the image at (oh, ow) iff its
+// row and its column both fall inside, so the count is (Σ_ki rows inside)·(Σ_kj columns inside).
+inline int64_t conv_taps_used(const Window2d& s) {
+  auto inside = [](int64_t k, int64_t out, int64_t stride, int64_t pad, int64_t dil, int64_t size) {
+    int64_t n = 0;
+    for (int64_t ki = 0; ki < k; ++ki)
+      for (int64_t o = 0; o < out; ++o) {
+        const int64_t i = o * stride - pad + ki * dil;
+        n += (i >= 0 && i < size) ? 1 : 0;
+      }
+    return n;
+  };
+  return inside(s.kh, s.OH, s.sh, s.ph, s.dh, s.H) * inside(s.kw, s.OW, s.sw, s.pw, s.dw, s.W);
+}
+
 // The tap path pays off when padding makes at least a quarter of im2col's products zero.
 // EMBER_CONV_TAPS=0 turns it off (im2col everywhere), for A/B timing.
 inline bool conv_taps_wanted(const Window2d& s) {
   if (s.kh * s.kw == 1) return false;
   if (const char* e = std::getenv("EMBER_CONV_TAPS"); e && std::string_view(e) == "0") return false;
-  return 4 * conv_taps(s).used <= 3 * s.kh * s.kw * s.OH * s.OW;
+  return 4 * conv_taps_used(s) <= 3 * s.kh * s.kw * s.OH * s.OW;
 }
 
 namespace detail {
