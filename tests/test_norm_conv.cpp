@@ -337,6 +337,51 @@ TEST_CASE("max_pool2d by hand: padding is -inf, ties go to the first maximum") {
   CHECK(t.grad().to_vector<double>() == std::vector<double>{1, 0, 0, 0});
 }
 
+// The row-at-a-time kernel against the definition, window by window: values on a coarse grid
+// (many ties) with NaNs sprinkled in, several geometries; the argmax, and y with idx = null.
+TEST_CASE("max_pool2d kernel equals the window-by-window definition (ties, NaN, padding, dilation)") {
+  struct Geo { int64_t H, W, kh, kw, sh, sw, ph, pw, dh, dw; };
+  const Geo geos[] = {{7, 7, 3, 3, 2, 2, 1, 1, 1, 1}, {5, 6, 2, 3, 1, 2, 1, 1, 1, 1}, {6, 5, 3, 2, 2, 1, 0, 1, 1, 1},
+                      {9, 8, 3, 3, 1, 2, 1, 1, 2, 3}, {4, 4, 4, 4, 4, 4, 2, 2, 1, 1}};
+  for (const Geo& g : geos) {
+    cpu::Window2d s;
+    s.C = 3, s.H = g.H, s.W = g.W, s.kh = g.kh, s.kw = g.kw, s.sh = g.sh, s.sw = g.sw;
+    s.ph = g.ph, s.pw = g.pw, s.dh = g.dh, s.dw = g.dw;
+    s.OH = (g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1;
+    s.OW = (g.W + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
+    const int64_t HW = s.H * s.W, P = s.OH * s.OW;
+    std::vector<double> x(static_cast<size_t>(s.C * HW));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = (i * 7919 % 13 == 0) ? std::nan("") : double(i * 31 % 5) - 2;
+    std::vector<double> y_ref(static_cast<size_t>(s.C * P)), y(y_ref.size()), y_noidx(y_ref.size());
+    std::vector<int64_t> i_ref(y_ref.size()), idx(y_ref.size());
+    for (int64_t c = 0; c < s.C; ++c)
+      for (int64_t oh = 0; oh < s.OH; ++oh)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          double best = -std::numeric_limits<double>::infinity();
+          int64_t arg = -1;
+          for (int64_t ki = 0; ki < s.kh; ++ki)
+            for (int64_t kj = 0; kj < s.kw; ++kj) {
+              const int64_t ih = oh * s.sh - s.ph + ki * s.dh, iw = ow * s.sw - s.pw + kj * s.dw;
+              if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+              const double v = x[static_cast<size_t>(c * HW + ih * s.W + iw)];
+              if (arg < 0) arg = ih * s.W + iw;  // all −inf: the first pixel of the window
+              if (v > best || std::isnan(v)) best = v, arg = ih * s.W + iw;
+            }
+          y_ref[static_cast<size_t>(c * P + oh * s.OW + ow)] = best;
+          i_ref[static_cast<size_t>(c * P + oh * s.OW + ow)] = arg;
+        }
+    cpu::max_pool2d_forward(y.data(), idx.data(), x.data(), s);
+    cpu::max_pool2d_forward(y_noidx.data(), static_cast<int64_t*>(nullptr), x.data(), s);
+    INFO("geometry ", g.H, "x", g.W, " k", g.kh, "x", g.kw, " s", g.sh, "x", g.sw, " d", g.dh, "x", g.dw);
+    for (size_t i = 0; i < y.size(); ++i) {
+      const bool both_nan = std::isnan(y[i]) && std::isnan(y_ref[i]);
+      CHECK((both_nan || y[i] == y_ref[i]));
+      CHECK((std::isnan(y_noidx[i]) == std::isnan(y[i]) && (std::isnan(y[i]) || y_noidx[i] == y[i])));
+      CHECK(idx[i] == i_ref[i]);
+    }
+  }
+}
+
 // ======================= float32 agrees with float64 =======================
 
 namespace {

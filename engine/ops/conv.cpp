@@ -133,11 +133,12 @@ Tensor max_pool2d(const Tensor& x, Pair2 kernel, Pair2 stride, Pair2 padding) {
   cpu::Window2d s = make_window(x, N * C, kernel, stride, padding, 1, "max_pool2d");
   Tensor xc = plain(x);
   Tensor out = empty({N, C, s.OH, s.OW}, Options(x.dtype(), x.device()));
-  Tensor idx = empty({N, C, s.OH, s.OW}, Options(DType::I64, x.device()));
+  const bool grad = any_requires_grad({x});  // the argmax is kept only for a backward
+  Tensor idx = grad ? empty({N, C, s.OH, s.OW}, Options(DType::I64, x.device())) : Tensor();
   EMBER_DISPATCH_FLOAT(x.dtype(), "max_pool2d", [&] {
-    cpu::max_pool2d_forward(out.data<scalar_t>(), idx.data<int64_t>(), xc.data<scalar_t>(), s);
+    cpu::max_pool2d_forward(out.data<scalar_t>(), grad ? idx.data<int64_t>() : nullptr, xc.data<scalar_t>(), s);
   });
-  if (any_requires_grad({x}))
+  if (grad)
     record("max_pool2d", {x}, {out}, [idx, xshape = x.shape(), s](const TensorList& g) -> TensorList {
       Tensor gc = plain(g[0]);
       Tensor dx = empty(xshape, Options(gc.dtype()));

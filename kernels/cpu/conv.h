@@ -448,32 +448,50 @@ void conv2d_backward(T* gx, T* gw, T* gb, const T* g, const T* x, const T* w, in
 // ---------------- max pooling ----------------
 
 // x (planes, H, W) → y (planes, OH, OW) and idx (planes, OH, OW), the argmax's offset ih·W + iw
-// in its plane. Padding counts as −inf; ties keep the first maximum; NaN wins (as PyTorch).
+// in its plane; idx may be null (inference: no backward). Padding counts as −inf; ties keep the
+// first maximum; NaN wins (as PyTorch). One output row at a time, tap by tap over the whole row
+// (the inner loop runs along ow without branches), so each output still sees its window's taps
+// in row-major order, as the tie and NaN rules need.
 template <class T>
 void max_pool2d_forward(T* y, int64_t* idx, const T* x, const Window2d& s) {
   const int64_t HW = s.H * s.W, P = s.OH * s.OW;
 #pragma omp parallel for if (s.C * P * s.kh * s.kw > (1 << 15)) schedule(static)
   for (int64_t c = 0; c < s.C; ++c) {
     const T* in = x + c * HW;
-    for (int64_t oh = 0; oh < s.OH; ++oh)
-      for (int64_t ow = 0; ow < s.OW; ++ow) {
-        int64_t h0 = oh * s.sh - s.ph, w0 = ow * s.sw - s.pw;
-        const int64_t h1 = std::min(h0 + (s.kh - 1) * s.dh + 1, s.H), w1 = std::min(w0 + (s.kw - 1) * s.dw + 1, s.W);
-        while (h0 < 0) h0 += s.dh;
-        while (w0 < 0) w0 += s.dw;
-        int64_t best = h0 * s.W + w0;
-        T best_val = -std::numeric_limits<T>::infinity();
-        for (int64_t ih = h0; ih < h1; ih += s.dh)
-          for (int64_t iw = w0; iw < w1; iw += s.dw) {
-            const T v = in[ih * s.W + iw];
-            if (v > best_val || std::isnan(static_cast<double>(v))) {
-              best_val = v;
-              best = ih * s.W + iw;
+    for (int64_t oh = 0; oh < s.OH; ++oh) {
+      T* yr = y + c * P + oh * s.OW;
+      int64_t* ir = idx ? idx + c * P + oh * s.OW : nullptr;
+      int64_t h0 = oh * s.sh - s.ph;
+      const int64_t h1 = std::min(h0 + (s.kh - 1) * s.dh + 1, s.H);
+      while (h0 < 0) h0 += s.dh;
+      std::fill(yr, yr + s.OW, -std::numeric_limits<T>::infinity());
+      if (ir)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {  // all −inf: the window's first pixel
+          int64_t w0 = ow * s.sw - s.pw;
+          while (w0 < 0) w0 += s.dw;
+          ir[ow] = h0 * s.W + w0;
+        }
+      for (int64_t ih = h0; ih < h1; ih += s.dh)
+        for (int64_t kj = 0; kj < s.kw; ++kj) {
+          const int64_t shift = kj * s.dw - s.pw;  // iw = ow·sw + shift, inside for ow in [lo, hi)
+          const int64_t lo = shift >= 0 ? 0 : (-shift + s.sw - 1) / s.sw;
+          const int64_t hi = s.W - 1 - shift < 0 ? 0 : std::min(s.OW, (s.W - 1 - shift) / s.sw + 1);
+          const int64_t base = ih * s.W + shift;
+          if (ir) {
+            for (int64_t ow = lo; ow < hi; ++ow) {
+              const T v = in[base + ow * s.sw];
+              const bool take = v > yr[ow] || std::isnan(v);
+              yr[ow] = take ? v : yr[ow];
+              ir[ow] = take ? base + ow * s.sw : ir[ow];
+            }
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) {
+              const T v = in[base + ow * s.sw];
+              yr[ow] = (v > yr[ow] || std::isnan(v)) ? v : yr[ow];
             }
           }
-        y[c * P + oh * s.OW + ow] = best_val;
-        idx[c * P + oh * s.OW + ow] = best;
-      }
+        }
+    }
   }
 }
 
