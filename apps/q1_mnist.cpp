@@ -52,7 +52,7 @@ struct Flags {
   int64_t image_size = 0, shift = 2;
   double lr = 1e-2, extractor_lr = 5e-4, scratch_lr = 1e-3, weight_decay = 1e-4, valid_fraction = 0.2;
   uint64_t seed = 0;
-  bool sweep = false;
+  bool sweep = false, progress = true;
   q1::PretrainConfig pre;  // used only without --weights
 };
 
@@ -113,6 +113,7 @@ models::LoadedResNet18 get_weights(Flags& o, const std::string& data_dir, json& 
   std::printf("no --weights: pretraining a ResNet18 on CIFAR-10 first (saved to %s)\n", o.pretrain_out.c_str());
   o.pre.device = o.device;
   o.pre.seed = o.seed;
+  o.pre.progress = o.progress;
   q1::PretrainResult p = q1::pretrain_resnet18_cifar10(q1::find_cifar10_dir(data_dir), o.pre);
   std::filesystem::path parent = std::filesystem::path(o.pretrain_out).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);  // save_resnet18 does not
@@ -147,6 +148,7 @@ q1::StudyConfig study_config(const Flags& o, const models::ImagePreprocessing& p
   c.pipe.max_shift = o.shift;
   c.seed = o.seed;
   c.device = dev;
+  c.progress = o.progress;
   return c;
 }
 
@@ -290,6 +292,7 @@ int main(int argc, char** argv) {
   app.add_option("--shift", o.shift, "training augmentation: random shift of up to this many pixels (0: off)");
   app.add_option("--device", o.device, "cpu | cuda | cuda:N");
   app.add_option("--seed", o.seed, "random seed (label subset, initialisation, shuffling, augmentation)");
+  app.add_flag("!--no-progress", o.progress, "no progress bars (the per-epoch lines stay)");
   app.add_option("--json", o.json_path, "where to write the results JSON");
   app.add_flag("--sweep", o.sweep, "run every label budget of --sweep-labels; write a CSV and an SVG plot");
   app.add_option("--sweep-labels", o.sweep_labels, "labels per class for --sweep (comma-separated; 'all' allowed)");

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   app.add_option("--weight-decay", o.weight_decay, "AdamW's decoupled weight decay");
   app.add_option("--device", o.device, "cpu | cuda | cuda:N");
   app.add_option("--seed", o.seed, "random seed (initialisation, dropout)");
+  app.add_flag("!--no-progress", o.progress, "no progress bars (the per-epoch lines stay)");
   app.add_option("--save", o.save, "checkpoint folder (best validation model, vocab, config)");
   app.add_option("--resume", o.resume, "start from the weights in this checkpoint folder");
   app.add_flag("--continue", o.continue_run, "continue the interrupted run of --save from its last finished epoch "

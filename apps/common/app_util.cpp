@@ -14,8 +14,8 @@
 
 namespace ember::app {
 
-ProgressBar::ProgressBar(std::string label, int64_t total, std::string unit)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total), tty_(isatty(2)),
+ProgressBar::ProgressBar(std::string label, int64_t total, std::string unit, bool visible)
+    : label_(std::move(label)), unit_(std::move(unit)), total_(total), tty_(isatty(2)), visible_(visible),
       start_(std::chrono::steady_clock::now()) {}
 
 double ProgressBar::items_per_second() const {
@@ -27,6 +27,7 @@ void ProgressBar::update(int64_t done, int64_t items, const std::map<std::string
   done_ = done;
   items_ += items;
   for (const auto& [k, v] : stats) stats_[k] = v;
+  if (!visible_) return;
   int decile = total_ > 0 ? static_cast<int>(10 * done_ / total_) : 0;
   if (tty_) draw(false);
   else if (decile != last_decile_) {
@@ -36,6 +37,7 @@ void ProgressBar::update(int64_t done, int64_t items, const std::map<std::string
 }
 
 void ProgressBar::finish() {
+  if (!visible_) return;
   if (tty_) {
     draw(false);
     std::fputc('\n', stderr);

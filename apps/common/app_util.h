@@ -18,7 +18,8 @@ namespace ember::app {
 //   bar.finish();
 class ProgressBar {
  public:
-  ProgressBar(std::string label, int64_t total, std::string unit);
+  // visible = false (the apps' --no-progress): counts and items_per_second() as usual, nothing drawn.
+  ProgressBar(std::string label, int64_t total, std::string unit, bool visible = true);
   void update(int64_t done, int64_t items, const std::map<std::string, double>& stats = {});
   void finish();
   double items_per_second() const;
@@ -28,7 +29,7 @@ class ProgressBar {
   std::string label_, unit_;
   int64_t total_, done_ = 0, items_ = 0;
   int last_decile_ = -1;
-  bool tty_;
+  bool tty_, visible_;
   std::map<std::string, double> stats_;
   std::chrono::steady_clock::time_point start_;
 };

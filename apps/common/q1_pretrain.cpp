@@ -24,11 +24,12 @@ Tensor cifar_batch(const datasets::ImageSet& set, const std::vector<int64_t>& id
   return x;
 }
 
-double cifar_accuracy(models::ResNet18& model, const datasets::ImageSet& set, int64_t count, Device dev) {
+double cifar_accuracy(models::ResNet18& model, const datasets::ImageSet& set, int64_t count, Device dev,
+                      bool progress) {
   model.eval();
   NoGradGuard ng;
   const int64_t batch = 250, steps = (count + batch - 1) / batch;
-  app::ProgressBar bar("cifar10 test", steps, "img");
+  app::ProgressBar bar("cifar10 test", steps, "img", progress);
   int64_t correct = 0;
   for (int64_t s = 0; s < steps; ++s) {
     std::vector<int64_t> b;
@@ -49,11 +50,11 @@ struct EpochStats {
 // One pass over `pool` (shuffled), augmented, one SGD step per batch.
 EpochStats pretrain_epoch(models::ResNet18& model, optim::Optimizer& opt, optim::LrScheduler& sched,
                           const datasets::ImageSet& train, std::vector<int64_t>& pool, int64_t batch_size, Device dev,
-                          Generator& gen, int64_t epoch) {
+                          Generator& gen, int64_t epoch, bool progress) {
   model.train();
   datasets::shuffle_in_place(pool, gen);
   const int64_t n = static_cast<int64_t>(pool.size()), steps = (n + batch_size - 1) / batch_size;
-  app::ProgressBar bar("pretrain epoch " + std::to_string(epoch), steps, "img");
+  app::ProgressBar bar("pretrain epoch " + std::to_string(epoch), steps, "img", progress);
   double loss_sum = 0;
   int64_t seen = 0, correct = 0;
   for (int64_t s = 0; s < steps; ++s) {
@@ -140,10 +141,10 @@ PretrainResult pretrain_resnet18_cifar10(const std::string& cifar_dir, const Pre
   const int64_t warmup = static_cast<int64_t>(cfg.warmup_fraction * static_cast<double>(total));
   optim::LrScheduler sched(opt, [=](double base, int64_t step) { return warmup_cosine(base, step, warmup, total); });
   for (int64_t epoch = 1; epoch <= cfg.epochs; ++epoch) {
-    EpochStats e = pretrain_epoch(*r.model, opt, sched, train, pool, cfg.batch_size, dev, gen, epoch);
+    EpochStats e = pretrain_epoch(*r.model, opt, sched, train, pool, cfg.batch_size, dev, gen, epoch, cfg.progress);
     r.train_loss = e.loss, r.train_accuracy = e.accuracy, r.images_per_second = e.images_per_second;
   }
-  r.test_accuracy = cifar_accuracy(*r.model, test, r.test_images, dev);
+  r.test_accuracy = cifar_accuracy(*r.model, test, r.test_images, dev, cfg.progress);
   r.model->eval();
   r.model->to(Device::cpu());
   r.preprocessing.image_size = 32;

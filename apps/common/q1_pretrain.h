@@ -28,6 +28,7 @@ struct PretrainConfig {
   double warmup_fraction = 0.05;
   uint64_t seed = 0;
   std::string device = "cpu";
+  bool progress = true;  // false: no progress bars (q1_mnist --no-progress)
 };
 
 struct PretrainResult {

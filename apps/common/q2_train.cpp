@@ -87,8 +87,9 @@ std::string find_wikitext_dir(const std::string& data_dir) {
 namespace {
 
 // Mean NLL per token over a whole stream (models::mean_nll), with a progress bar.
-double evaluate(models::LstmLM& model, const Tensor& data, int64_t bptt, Device dev, const char* label) {
-  app::ProgressBar bar(label, (data.size(0) - 1 + bptt - 1) / bptt, "tok");
+double evaluate(models::LstmLM& model, const Tensor& data, int64_t bptt, Device dev, const char* label,
+                bool progress) {
+  app::ProgressBar bar(label, (data.size(0) - 1 + bptt - 1) / bptt, "tok", progress);
   const int64_t per_window = bptt * data.size(1);
   double nll = models::mean_nll(model, data, bptt, dev, [&](int64_t done, int64_t, double running) {
     bar.update(done, per_window, {{"ppl", std::exp(running)}});
@@ -108,7 +109,7 @@ EpochResult train_epoch(models::LstmLM& model, optim::Optimizer& opt, const Tens
   model.train();
   nn::LstmState state;
   int64_t steps = (data.size(0) - 1 + o.bptt - 1) / o.bptt;
-  app::ProgressBar bar("epoch " + std::to_string(epoch), steps, "tok");
+  app::ProgressBar bar("epoch " + std::to_string(epoch), steps, "tok", o.progress);
   double window_loss = 0;
   int64_t window_n = 0;
   EpochResult r;
@@ -209,7 +210,7 @@ LmTrainResult train_wikitext_lm(const std::string& wt_dir, const LmTrainConfig& 
   }
   for (int epoch = first_epoch; epoch <= o.epochs; ++epoch) {
     EpochResult tr = train_epoch(*model, *opt, train, o, dev, epoch);
-    double val = evaluate(*model, valid, o.bptt, dev, "valid");
+    double val = evaluate(*model, valid, o.bptt, dev, "valid", o.progress);
     r.tokens_per_second = tr.tokens_per_second;
     std::printf("epoch %d: lr %.4g | train loss %.3f ppl %.1f | valid loss %.3f ppl %.2f | %.0f tok/s\n", epoch, lr,
                 tr.loss, std::exp(tr.loss), val, std::exp(val), tr.tokens_per_second);
@@ -239,7 +240,7 @@ LmTrainResult train_wikitext_lm(const std::string& wt_dir, const LmTrainConfig& 
   if (o.test_perplexity) {
     models::LoadedLstmLM best = models::load_lstm_lm(o.save);
     best.model->to(dev);
-    r.test_perplexity = std::exp(evaluate(*best.model, test, o.bptt, dev, "test"));
+    r.test_perplexity = std::exp(evaluate(*best.model, test, o.bptt, dev, "test", o.progress));
   }
   r.train_tokens = static_cast<int64_t>(train_ids.size());
   r.train_tokens_available = static_cast<int64_t>(corpus.train.size());

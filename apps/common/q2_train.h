@@ -22,6 +22,7 @@ struct LmTrainConfig {
   int64_t train_tokens = 0;  // 0: the whole training stream
   double dropout = 0.2, lr = 20, clip = 0.25, weight_decay = 0;
   bool tied = false;
+  bool progress = true;         // false: no progress bars (--no-progress); the per-epoch lines stay
   bool test_perplexity = true;  // false: skip the final test pass (q3 needs only the checkpoint)
   // After each epoch the whole training state (weights, optimizer state, lr, best validation loss,
   // RNG position, history) goes to <save>-resume/, atomically; continue_run picks an interrupted
