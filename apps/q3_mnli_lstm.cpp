@@ -56,7 +56,7 @@ struct Flags {
   int64_t max_length = 64, epochs = 3, frozen_epochs = 3, unfrozen_epochs = 2, scratch_epochs = 3;
   int64_t batch_size = 32, eval_batch_size = 128, train_pairs = 0, valid_pairs = 0, test_pairs = 0, valid_size = 2000, mnli_repeat = 1;
   int64_t mlp_hidden = 300, projection = 200, composition = 200;
-  double lr = 1e-3, lm_lr = 2e-4, scratch_lr = 1e-3, weight_decay = 0.0, clip = 5.0, dropout = 0.3;
+  double lr = 1e-3, lm_lr = 2e-4, unfrozen_lr = 0, scratch_lr = 1e-3, weight_decay = 0.0, clip = 5.0, dropout = 0.3;
   uint64_t seed = 42;
   bool progress = true, case_fallback = true, lm_test = false, resume = false;
   q2::LmTrainConfig lm_cfg;  // used only without --lm
@@ -123,6 +123,7 @@ void validate(const Flags& o) {
   EMBER_CHECK(o.valid_size > 0, "--valid-size must be positive, got ", o.valid_size);
   EMBER_CHECK(o.mlp_hidden > 0 && o.projection > 0 && o.composition > 0, "head sizes must be positive");
   EMBER_CHECK(o.lr > 0 && o.lm_lr > 0 && o.scratch_lr > 0, "learning rates must be positive");
+  EMBER_CHECK(o.unfrozen_lr >= 0, "--unfrozen-lr must be positive (or 0: the same as --lr), got ", o.unfrozen_lr);
   EMBER_CHECK(o.weight_decay >= 0 && o.clip >= 0, "--weight-decay and --clip must be >= 0");
   EMBER_CHECK(o.dropout >= 0 && o.dropout < 1, "--dropout must be in [0, 1), got ", o.dropout);
   EMBER_CHECK(o.lm.empty() || fs::exists(o.lm + "/config.json"), "--lm: '", o.lm,
@@ -311,6 +312,7 @@ struct Study {
             {"features", o.features},         {"max_length", o.max_length},     {"case_fallback", o.case_fallback},
             {"mlp_hidden", o.mlp_hidden},     {"projection", o.projection},     {"composition", o.composition},
             {"dropout", o.dropout},           {"lr", o.lr},                     {"lm_lr", o.lm_lr},
+            {"unfrozen_lr", o.unfrozen_lr > 0 ? o.unfrozen_lr : o.lr},
             {"scratch_lr", o.scratch_lr},     {"weight_decay", o.weight_decay}, {"seed", o.seed},
             {"epochs", o.epochs},             {"frozen_epochs", o.frozen_epochs}, {"mnli_repeat", o.mnli_repeat}};
   }
@@ -357,8 +359,8 @@ struct Study {
     return r;
   }
 
-  // Frozen for --frozen-epochs (or the frozen run itself), then everything trains: the head at --lr,
-  // the embedding + LSTM at --lm-lr (their own ParamGroup).
+  // Frozen for --frozen-epochs (or the frozen run itself), then everything trains: the head at
+  // --unfrozen-lr (default --lr), the embedding + LSTM at --lm-lr (their own ParamGroup).
   ModeResult unfrozen(const std::string& head, const std::shared_ptr<models::NliLstm>& frozen_run) const {
     app::Stopwatch sw;
     ModeResult r;
@@ -374,7 +376,8 @@ struct Study {
       r.frozen = fit(model, opt, o.frozen_epochs, "unfrozen (frozen phase) " + head, o.seed);
     }
     model->freeze_encoder(false);
-    optim::AdamW opt({group(model->head_parameters(), o.lr), group(model->encoder_parameters(), o.lm_lr)});
+    const double head_lr = o.unfrozen_lr > 0 ? o.unfrozen_lr : o.lr;
+    optim::AdamW opt({group(model->head_parameters(), head_lr), group(model->encoder_parameters(), o.lm_lr)});
     r.fit = fit(model, opt, o.unfrozen_epochs, "unfrozen " + head, o.seed + 1);
     finish(r, model, sw);
     return r;
@@ -454,6 +457,7 @@ int run(Flags& o, const CLI::App& app) {
   });
   o.lm_cfg.save = o.lm_out;
   o.lm_cfg.test_perplexity = o.lm_test;
+  o.lm_cfg.progress = o.progress;
   validate(o);
   const std::vector<std::string> modes = parse_modes(o.modes);
   app::Stopwatch clock;
@@ -579,7 +583,8 @@ int run(Flags& o, const CLI::App& app) {
                  {"epochs", {{"frozen", o.epochs}, {"frozen_then", o.frozen_epochs}, {"unfrozen", o.unfrozen_epochs},
                              {"scratch", o.scratch_epochs}}},
                  {"batch_size", o.batch_size},
-                 {"lr", {{"head", o.lr}, {"lm", o.lm_lr}, {"scratch", o.scratch_lr}}},
+                 {"lr", {{"head", o.lr}, {"lm", o.lm_lr},
+                         {"head_unfrozen", o.unfrozen_lr > 0 ? o.unfrozen_lr : o.lr}, {"scratch", o.scratch_lr}}},
                  {"weight_decay", o.weight_decay},
                  {"clip", o.clip},
                  {"dropout", o.dropout},
@@ -639,6 +644,7 @@ int main(int argc, char** argv) {
                                                "the graded figure)");
   app.add_option("--lr", o.lr, "AdamW learning rate of the head (every mode but scratch)");
   app.add_option("--lm-lr", o.lm_lr, "AdamW learning rate of the embedding + LSTM once unfrozen");
+  app.add_option("--unfrozen-lr", o.unfrozen_lr, "AdamW learning rate of the head once unfrozen (0: --lr)");
   app.add_option("--scratch-lr", o.scratch_lr, "AdamW learning rate of every parameter of the scratch network");
   app.add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay");
   app.add_option("--clip", o.clip, "clip the gradient L2 norm to this (0: off)");
