@@ -60,6 +60,8 @@ struct Flags {
   uint64_t seed = 42;
   bool progress = true, case_fallback = true, lm_test = false, resume = false;
   q2::LmTrainConfig lm_cfg;  // used only without --lm
+  // The head's learning rate once the LM is unfrozen (--unfrozen-lr 0: the same as --lr).
+  double head_unfrozen_lr() const { return unfrozen_lr > 0 ? unfrozen_lr : lr; }
 };
 
 void apply_preset(Flags& o, const CLI::App& app) {
@@ -315,7 +317,7 @@ struct Study {
             {"features", o.features},         {"max_length", o.max_length},     {"case_fallback", o.case_fallback},
             {"mlp_hidden", o.mlp_hidden},     {"projection", o.projection},     {"composition", o.composition},
             {"dropout", o.dropout},           {"lr", o.lr},                     {"lm_lr", o.lm_lr},
-            {"unfrozen_lr", o.unfrozen_lr > 0 ? o.unfrozen_lr : o.lr},
+            {"unfrozen_lr", o.head_unfrozen_lr()},
             {"scratch_lr", o.scratch_lr},     {"weight_decay", o.weight_decay}, {"seed", o.seed},
             {"epochs", o.epochs},             {"frozen_epochs", o.frozen_epochs}, {"mnli_repeat", o.mnli_repeat}};
   }
@@ -379,8 +381,8 @@ struct Study {
       r.frozen = fit(model, opt, o.frozen_epochs, "unfrozen (frozen phase) " + head, o.seed);
     }
     model->freeze_encoder(false);
-    const double head_lr = o.unfrozen_lr > 0 ? o.unfrozen_lr : o.lr;
-    optim::AdamW opt({group(model->head_parameters(), head_lr), group(model->encoder_parameters(), o.lm_lr)});
+    optim::AdamW opt(
+        {group(model->head_parameters(), o.head_unfrozen_lr()), group(model->encoder_parameters(), o.lm_lr)});
     r.fit = fit(model, opt, o.unfrozen_epochs, "unfrozen " + head, o.seed + 1);
     finish(r, model, sw);
     return r;
@@ -587,7 +589,7 @@ int run(Flags& o, const CLI::App& app) {
                              {"scratch", o.scratch_epochs}}},
                  {"batch_size", o.batch_size},
                  {"lr", {{"head", o.lr}, {"lm", o.lm_lr},
-                         {"head_unfrozen", o.unfrozen_lr > 0 ? o.unfrozen_lr : o.lr}, {"scratch", o.scratch_lr}}},
+                         {"head_unfrozen", o.head_unfrozen_lr()}, {"scratch", o.scratch_lr}}},
                  {"weight_decay", o.weight_decay},
                  {"clip", o.clip},
                  {"dropout", o.dropout},

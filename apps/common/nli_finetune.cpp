@@ -137,7 +137,7 @@ EvalResult evaluate(const LogitsFn& logits, const std::vector<int>& labels, cons
   EvalResult r;
   app::Stopwatch sw;
   auto batches = length_bucketed_batches(lengths, batch_size, nullptr);
-  app::ProgressBar bar(label, static_cast<int64_t>(batches.size()), "pairs");
+  app::ProgressBar bar(label, static_cast<int64_t>(batches.size()), "pairs", progress);
   NoGradGuard ng;
   double loss_sum = 0;
   for (size_t i = 0; i < batches.size(); ++i) {
@@ -147,9 +147,9 @@ EvalResult evaluate(const LogitsFn& logits, const std::vector<int>& labels, cons
     loss_sum += cross_entropy(out, t).item() * static_cast<double>(rows.size());
     std::vector<int> pred = predictions(out);
     for (size_t k = 0; k < rows.size(); ++k) r.confusion.add(labels[rows[k]], pred[k]);
-    if (progress) bar.update(static_cast<int64_t>(i + 1), static_cast<int64_t>(rows.size()), {{"acc", r.accuracy()}});
+    bar.update(static_cast<int64_t>(i + 1), static_cast<int64_t>(rows.size()), {{"acc", r.accuracy()}});
   }
-  if (progress) bar.finish();
+  bar.finish();
   r.loss = labels.empty() ? 0.0 : loss_sum / static_cast<double>(labels.size());
   r.seconds = sw.seconds();
   r.pairs_per_second = r.seconds > 0 ? static_cast<double>(labels.size()) / r.seconds : 0.0;
@@ -164,7 +164,7 @@ EpochResult train_epoch(const LogitsFn& logits, const std::vector<int>& labels, 
   EMBER_CHECK(!labels.empty(), "nli::train_epoch: no training pairs");
   app::Stopwatch sw;
   auto batches = length_bucketed_batches(lengths, cfg.batch_size, &gen);
-  app::ProgressBar bar(label, static_cast<int64_t>(batches.size()), "pairs");
+  app::ProgressBar bar(label, static_cast<int64_t>(batches.size()), "pairs", cfg.progress);
   EpochResult r;
   double loss_sum = 0, recent_loss = 0;
   int64_t seen = 0, correct = 0, recent_n = 0;
@@ -183,13 +183,12 @@ EpochResult train_epoch(const LogitsFn& logits, const std::vector<int>& labels, 
     seen += static_cast<int64_t>(rows.size());
     loss_sum += l * static_cast<double>(rows.size());
     recent_loss += l, ++recent_n;
-    if (cfg.progress)
-      bar.update(static_cast<int64_t>(i + 1), static_cast<int64_t>(rows.size()),
-                 {{"loss", recent_loss / recent_n}, {"acc", static_cast<double>(correct) / seen}});
+    bar.update(static_cast<int64_t>(i + 1), static_cast<int64_t>(rows.size()),
+               {{"loss", recent_loss / recent_n}, {"acc", static_cast<double>(correct) / seen}});
     if (recent_n == 50) recent_loss = 0, recent_n = 0;
     ++r.steps;
   }
-  if (cfg.progress) bar.finish();
+  bar.finish();
   r.loss = loss_sum / static_cast<double>(seen);
   r.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
   r.seconds = sw.seconds();

@@ -192,13 +192,13 @@ FeatureSet extract_features(models::ResNet18& extractor, const datasets::ImageSe
   NoGradGuard ng;
   const int64_t n = static_cast<int64_t>(idx.size()), steps = (n + batch_size - 1) / batch_size;
   TensorList parts;
-  app::ProgressBar bar(label, steps, "img");
+  app::ProgressBar bar(label, steps, "img", progress);
   for (int64_t s = 0; s < steps; ++s) {
     std::vector<int64_t> b = slice(idx, s * batch_size, std::min(batch_size, n - s * batch_size));
     parts.push_back(extractor.features(make_batch(set, b, pipe).to(dev)).to(Device::cpu()));
-    if (progress) bar.update(s + 1, static_cast<int64_t>(b.size()));
+    bar.update(s + 1, static_cast<int64_t>(b.size()));
   }
-  if (progress) bar.finish();
+  bar.finish();
   FeatureSet fs;
   fs.x = parts.empty() ? zeros({0, 512}) : concat(parts, 0).contiguous();
   fs.y = datasets::labels_tensor(set, idx);
@@ -268,7 +268,7 @@ EpochLog network_epoch(TransferNet& net, optim::Optimizer& opt, optim::LrSchedul
   apply_phase(net, phase);
   datasets::shuffle_in_place(order, gen);
   const int64_t n = static_cast<int64_t>(order.size()), steps = (n + o.batch_size - 1) / o.batch_size;
-  app::ProgressBar bar(o.label + " epoch " + std::to_string(epoch), steps, "img");
+  app::ProgressBar bar(o.label + " epoch " + std::to_string(epoch), steps, "img", o.progress);
   EpochMeter meter;
   for (int64_t s = 0; s < steps; ++s) {
     std::vector<int64_t> b = slice(order, s * o.batch_size, std::min(o.batch_size, n - s * o.batch_size));
@@ -280,10 +280,9 @@ EpochLog network_epoch(TransferNet& net, optim::Optimizer& opt, optim::LrSchedul
     opt.step();
     sched.step();
     meter.add(loss.item(), static_cast<int64_t>(b.size()), count_correct(logits, y));
-    if (o.progress)
-      bar.update(s + 1, static_cast<int64_t>(b.size()), {{"loss", meter.loss()}, {"acc", meter.accuracy()}});
+    bar.update(s + 1, static_cast<int64_t>(b.size()), {{"loss", meter.loss()}, {"acc", meter.accuracy()}});
   }
-  if (o.progress) bar.finish();
+  bar.finish();
   return {epoch, meter.loss(), meter.accuracy(), -1, bar.items_per_second()};
 }
 
@@ -316,10 +315,8 @@ TrainResult train_network(TransferNet& net, const datasets::ImageSet& set, const
     EpochLog log = network_epoch(net, opt, *sched, set, order, pipe, phase, o, dev, gen, epoch);
     if (!split.valid.empty())
       log.valid_accuracy = evaluate_network(net, set, split.valid, pipe, 256, dev, o.label + " valid", false);
-    if (o.progress)
-      std::printf("  %s epoch %lld: loss %.4f, train acc %.4f, valid acc %.4f, %.0f img/s\n", o.label.c_str(),
-                  static_cast<long long>(epoch), log.loss, log.train_accuracy, log.valid_accuracy,
-                  log.images_per_second);
+    std::printf("  %s epoch %lld: loss %.4f, train acc %.4f, valid acc %.4f, %.0f img/s\n", o.label.c_str(),
+                static_cast<long long>(epoch), log.loss, log.train_accuracy, log.valid_accuracy, log.images_per_second);
     end_epoch(r, log, net, best);
   }
   restore(net, best);
@@ -334,16 +331,15 @@ double evaluate_network(TransferNet& net, const datasets::ImageSet& set, const s
   net.eval();
   NoGradGuard ng;
   const int64_t n = static_cast<int64_t>(idx.size()), steps = (n + batch_size - 1) / batch_size;
-  app::ProgressBar bar(label, steps, "img");
+  app::ProgressBar bar(label, steps, "img", progress);
   int64_t correct = 0;
   for (int64_t s = 0; s < steps; ++s) {
     std::vector<int64_t> b = slice(idx, s * batch_size, std::min(batch_size, n - s * batch_size));
     correct += count_correct(net.forward(make_batch(set, b, pipe).to(dev)), datasets::labels_tensor(set, b));
-    if (progress)
-      bar.update(s + 1, static_cast<int64_t>(b.size()),
-                 {{"acc", static_cast<double>(correct) / static_cast<double>((s * batch_size) + b.size())}});
+    bar.update(s + 1, static_cast<int64_t>(b.size()),
+               {{"acc", static_cast<double>(correct) / static_cast<double>((s * batch_size) + b.size())}});
   }
-  if (progress) bar.finish();
+  bar.finish();
   return static_cast<double>(correct) / static_cast<double>(n);
 }
 
