@@ -35,7 +35,7 @@ void apply_lm_preset(const std::string& preset, LmTrainConfig& o, const std::fun
   } else if (preset == "hour") {
     // The example's 2×200 (its "small" LSTM), tied, over the whole training stream, sized for about an
     // hour on a 2-core CPU. Measured (README): 7 epochs took 79 min on an Intel Xeon (3,041–3,584 tok/s,
-    // a niced build sharing the first epochs) and one epoch ~7.5 min on an AMD EPYC (4,753 tok/s).
+    // a niced build and test run sharing most of it) and one epoch ~7.5 min on an AMD EPYC (4,753 tok/s).
     // Validation still improves at epoch 7 (168.27 → 165.69 → 163.91 over epochs 5–7; test 154.84 → 152.00
     // from 5 to 7 epochs), and the better LM is what Q3 transfers.
     set("--emsize", o.emsize, 200);
