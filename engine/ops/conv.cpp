@@ -87,21 +87,27 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair2 s
   Tensor xc = plain(x), wc = plain(weight), bc = plain(bias);
   Tensor out = empty({N, Cout, s.OH, s.OW}, Options(x.dtype(), x.device()));
   const bool dnnl = x.dtype() == DType::F32 && cpu::dnnl_conv_wanted(s);
+  const bool gx = x.requires_grad() && grad_mode_enabled();
+  // The tap-by-tap path's gathered weights, kept for the backward's gx when it will run.
+  Tensor tap_w;
+  if (!dnnl && gx) {
+    if (const int64_t n = cpu::conv_tap_weights_size(N, Cout, s); n > 0) tap_w = empty({n}, Options(x.dtype()));
+  }
   if (dnnl) {
     cpu::dnnl_conv2d_forward(out.data<float>(), xc.data<float>(), wc.data<float>(), data_or_null<float>(bc), N,
                              Cout, s);
   } else {
     EMBER_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
       cpu::conv2d_forward(out.data<scalar_t>(), xc.data<scalar_t>(), wc.data<scalar_t>(),
-                          data_or_null<scalar_t>(bc), N, Cout, s);
+                          data_or_null<scalar_t>(bc), N, Cout, s, data_or_null<scalar_t>(tap_w));
     });
   }
   if (any_requires_grad({x, weight, bias})) {
-    const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
+    const bool gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
     // The input is saved only when the weight gradient needs it, the weight only for gx.
     record("conv2d", {x, weight, bias}, {out},
-           [xs = gw ? xc : Tensor(), ws = gx ? wc : Tensor(), xshape = x.shape(), wshape = weight.shape(), s, N,
-            Cout, gx, gw, gb, dnnl, fb = bias.defined()](const TensorList& g) -> TensorList {
+           [xs = gw ? xc : Tensor(), ws = gx ? wc : Tensor(), tap_w, xshape = x.shape(), wshape = weight.shape(), s,
+            N, Cout, gx, gw, gb, dnnl, fb = bias.defined()](const TensorList& g) -> TensorList {
              Tensor gc = plain(g[0]);
              Tensor dx = gx ? empty(xshape, Options(gc.dtype())) : Tensor();
              Tensor dw = gw ? empty(wshape, Options(gc.dtype())) : Tensor();
@@ -114,8 +120,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair2 s
              }
              EMBER_DISPATCH_FLOAT(gc.dtype(), "conv2d backward", [&] {
                using T = scalar_t;
+               // The forward's gathered weights only if the backward runs in their dtype.
+               const T* tw = tap_w.defined() && tap_w.dtype() == gc.dtype() ? tap_w.data<T>() : nullptr;
                cpu::conv2d_backward(data_or_null<T>(dx), data_or_null<T>(dw), data_or_null<T>(db), gc.data<T>(),
-                                    data_or_null<T>(xs), data_or_null<T>(ws), N, Cout, s);
+                                    data_or_null<T>(xs), data_or_null<T>(ws), N, Cout, s, tw);
              });
              return {dx, dw, db};
            });

@@ -17,8 +17,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
@@ -291,14 +293,19 @@ void scatter_tap_weights(T* gw, const T* gwt, const std::vector<int64_t>& taps, 
 }  // namespace detail
 
 // x (N, Cin, H, W), w (Cout, Cin·kh·kw), b (Cout) or null → y (N, Cout, OH, OW), tap by tap.
+// wt_out, if not null, receives the gathered W_τ (conv_tap_weights_size(s, Cout) values) for the
+// backward to reuse: on a 1×1 plane gathering one tap of nine reads all of w, as much memory
+// traffic as the product itself.
 template <class T>
-void conv2d_forward_taps(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t Cout, const Window2d& s) {
+void conv2d_forward_taps(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t Cout, const Window2d& s,
+                         T* wt_out = nullptr) {
   const ConvTaps taps = conv_taps(s);
   const int64_t Cin = s.C, KK = s.kh * s.kw, P = s.col_cols(), image = Cin * s.H * s.W;
   const int64_t B = conv_chunk(N, Cin * KK, P);
   const int64_t U = static_cast<int64_t>(taps.taps.size());
-  std::vector<T> wt(static_cast<size_t>(U * Cout * Cin));  // W_τ of the used taps, (U, Cout, Cin)
-  detail::gather_tap_weights(wt.data(), w, taps.taps, Cout, Cin, KK);
+  std::vector<T> wt_own(wt_out ? 0 : static_cast<size_t>(U * Cout * Cin));
+  T* wt = wt_out ? wt_out : wt_own.data();  // W_τ of the used taps, (U, Cout, Cin)
+  detail::gather_tap_weights(wt, w, taps.taps, Cout, Cin, KK);
   std::vector<T> xt(static_cast<size_t>(Cin * B * P)), yt(static_cast<size_t>(Cout * B * P)), part;
   for (int64_t n0 = 0; n0 < N; n0 += B) {
     const int64_t nb = std::min(B, N - n0), L = nb * P;
@@ -307,7 +314,7 @@ void conv2d_forward_taps(T* y, const T* x, const T* w, const T* b, int64_t N, in
       const size_t k = static_cast<size_t>(taps.taps[static_cast<size_t>(u)]);
       const auto& pos = taps.pos[k];
       const int64_t n = static_cast<int64_t>(pos.size());
-      const T* wk = wt.data() + u * Cout * Cin;
+      const T* wk = wt + u * Cout * Cin;
       detail::gather_tap(xt.data(), x + n0 * image, taps.off[k], nb, s);
       if (n == P) {  // reads the image everywhere: its columns are yt's own
         gemm<T>(false, false, Cout, L, Cin, T(1), wk, Cin, xt.data(), L, T(1), yt.data(), L);
@@ -323,15 +330,18 @@ void conv2d_forward_taps(T* y, const T* x, const T* w, const T* b, int64_t N, in
 
 // g (N, Cout, OH, OW) → gx (N, Cin, H, W), gw (Cout, Cin·kh·kw), overwritten, either may be
 // null; tap by tap: gW_τ = Σ G_τ·X_τᵀ and gX_τ = W_τᵀ·G_τ, scattered back to the pixels τ read.
+// wt_saved, if not null, holds the forward's gathered W_τ (see conv2d_forward_taps).
 template <class T>
 void conv2d_backward_taps(T* gx, T* gw, const T* g, const T* x, const T* w, int64_t N, int64_t Cout,
-                          const Window2d& s) {
+                          const Window2d& s, const T* wt_saved = nullptr) {
   const ConvTaps taps = conv_taps(s);
   const int64_t Cin = s.C, KK = s.kh * s.kw, P = s.col_cols(), HW = s.H * s.W, image = Cin * HW;
   const int64_t B = conv_chunk(N, Cin * KK, P);
   const int64_t U = static_cast<int64_t>(taps.taps.size());
-  std::vector<T> wt(gx ? static_cast<size_t>(U * Cout * Cin) : 0), gwt(gw ? static_cast<size_t>(U * Cout * Cin) : 0);
-  if (gx) detail::gather_tap_weights(wt.data(), w, taps.taps, Cout, Cin, KK);
+  std::vector<T> wt_own(gx && !wt_saved ? static_cast<size_t>(U * Cout * Cin) : 0),
+      gwt(gw ? static_cast<size_t>(U * Cout * Cin) : 0);
+  if (gx && !wt_saved) detail::gather_tap_weights(wt_own.data(), w, taps.taps, Cout, Cin, KK);
+  const T* wt = wt_saved ? wt_saved : wt_own.data();
   if (gx) std::fill(gx, gx + N * image, T(0));
   std::vector<T> gt(static_cast<size_t>(Cout * B * P)), xt(static_cast<size_t>(Cin * B * P)), gpart;
   for (int64_t n0 = 0; n0 < N; n0 += B) {
@@ -353,7 +363,7 @@ void conv2d_backward_taps(T* gx, T* gw, const T* g, const T* x, const T* w, int6
         gemm<T>(false, true, Cout, Cin, Ln, T(1), gk, Ln, xt.data(), Ln, T(1), gwt.data() + u * Cout * Cin, Cin);
       }
       if (gx) {
-        gemm<T>(true, false, Cin, Ln, Cout, T(1), wt.data() + u * Cout * Cin, Cin, gk, Ln, T(0), xt.data(), Ln);
+        gemm<T>(true, false, Cin, Ln, Cout, T(1), wt + u * Cout * Cin, Cin, gk, Ln, T(0), xt.data(), Ln);
         // Within one tap the positions read distinct pixels, so (c, image) rows scatter independently.
 #pragma omp parallel for if (Cin * Ln > (1 << 16)) schedule(static)
         for (int64_t c = 0; c < Cin; ++c)
@@ -368,10 +378,27 @@ void conv2d_backward_taps(T* gx, T* gw, const T* g, const T* x, const T* w, int6
   if (gw) detail::scatter_tap_weights(gw, gwt.data(), taps.taps, Cout, Cin, KK);
 }
 
+// Whether conv2d_forward/backward below go tap by tap for this batch and window.
+inline bool conv_goes_by_taps(int64_t N, const Window2d& s) {
+  return gemm_uses_blas() && N > 1 && conv_taps_wanted(s);
+}
+
+// The size of the tap-by-tap path's gathered weights (used taps × Cout × Cin), 0 when
+// conv2d_forward would not take that path.
+inline int64_t conv_tap_weights_size(int64_t N, int64_t Cout, const Window2d& s) {
+  if (!conv_goes_by_taps(N, s)) return 0;
+  int64_t used = 0;
+  for (const auto& p : conv_taps(s).pos) used += p.empty() ? 0 : 1;
+  return used * Cout * s.C;
+}
+
 // x (N, Cin, H, W), w (Cout, Cin·kh·kw), b (Cout) or null → y (N, Cout, OH, OW). s.C = Cin.
+// tap_weights: null, or conv_tap_weights_size(N, Cout, s) values that the tap path fills for the
+// backward (conv2d_backward's tap_weights).
 template <class T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t Cout, const Window2d& s) {
-  if (gemm_uses_blas() && N > 1 && conv_taps_wanted(s)) return conv2d_forward_taps(y, x, w, b, N, Cout, s);
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t Cout, const Window2d& s,
+                    T* tap_weights = nullptr) {
+  if (conv_goes_by_taps(N, s)) return conv2d_forward_taps(y, x, w, b, N, Cout, s, tap_weights);
   if (gemm_uses_blas() && N > 1) return conv2d_forward_batched(y, x, w, b, N, Cout, s);
   const int64_t K = s.col_rows(), P = s.col_cols(), image = s.C * s.H * s.W;
 #pragma omp parallel if (conv_threads_over_images(N))
@@ -392,10 +419,10 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, int64_t N, int64_t
 }
 
 // g (N, Cout, OH, OW) → gx (N, Cin, H, W), gw (Cout, Cin·kh·kw), gb (Cout), all overwritten;
-// any may be null (not wanted).
+// any may be null (not wanted). tap_weights: null, or what conv2d_forward filled for the same x, w.
 template <class T>
 void conv2d_backward(T* gx, T* gw, T* gb, const T* g, const T* x, const T* w, int64_t N, int64_t Cout,
-                     const Window2d& s) {
+                     const Window2d& s, const T* tap_weights = nullptr) {
   const int64_t K = s.col_rows(), P = s.col_cols(), image = s.C * s.H * s.W;
   if (gb) {
 #pragma omp parallel for if (N * Cout * P > (1 << 15)) schedule(static)
@@ -407,7 +434,7 @@ void conv2d_backward(T* gx, T* gw, T* gb, const T* g, const T* x, const T* w, in
     }
   }
   if (!gx && !gw) return;
-  if (gemm_uses_blas() && N > 1 && conv_taps_wanted(s)) return conv2d_backward_taps(gx, gw, g, x, w, N, Cout, s);
+  if (conv_goes_by_taps(N, s)) return conv2d_backward_taps(gx, gw, g, x, w, N, Cout, s, tap_weights);
   if (gemm_uses_blas() && N > 1) return conv2d_backward_batched(gx, gw, g, x, w, N, Cout, s);
   if (gw) std::fill(gw, gw + Cout * K, T(0));
   const bool over_images = conv_threads_over_images(N);
@@ -447,11 +474,32 @@ void conv2d_backward(T* gx, T* gw, T* gb, const T* g, const T* x, const T* w, in
 
 // ---------------- max pooling ----------------
 
+namespace detail {
+
+// c ? a : b through a bit mask, never a branch (see max_pool2d_forward).
+template <class V>
+inline V select_bits(bool c, V a, V b) {
+  using U = std::conditional_t<sizeof(V) == 8, uint64_t, uint32_t>;
+  static_assert(sizeof(V) == sizeof(U), "select_bits: 4- or 8-byte values");
+  U ua, ub;
+  std::memcpy(&ua, &a, sizeof(V));
+  std::memcpy(&ub, &b, sizeof(V));
+  const U mask = U(0) - static_cast<U>(c);
+  const U r = (ua & mask) | (ub & ~mask);
+  V out;
+  std::memcpy(&out, &r, sizeof(V));
+  return out;
+}
+
+}  // namespace detail
+
 // x (planes, H, W) → y (planes, OH, OW) and idx (planes, OH, OW), the argmax's offset ih·W + iw
 // in its plane; idx may be null (inference: no backward). Padding counts as −inf; ties keep the
-// first maximum; NaN wins (as PyTorch). One output row at a time, tap by tap over the whole row
-// (the inner loop runs along ow without branches), so each output still sees its window's taps
-// in row-major order, as the tie and NaN rules need.
+// first maximum; NaN wins, the last NaN in the window's row-major order (as PyTorch). One output
+// row at a time, tap by tap over the whole row, so the row's outputs are independent chains and
+// each still sees its window's taps in row-major order, as the tie and NaN rules need. The selects
+// go through bit masks: as ternaries GCC made them data-dependent branches (the argmax's store
+// among them), which ran the training forward at a third of this speed.
 template <class T>
 void max_pool2d_forward(T* y, int64_t* idx, const T* x, const Window2d& s) {
   const int64_t HW = s.H * s.W, P = s.OH * s.OW;
@@ -480,14 +528,14 @@ void max_pool2d_forward(T* y, int64_t* idx, const T* x, const Window2d& s) {
           if (ir) {
             for (int64_t ow = lo; ow < hi; ++ow) {
               const T v = in[base + ow * s.sw];
-              const bool take = v > yr[ow] || std::isnan(v);
-              yr[ow] = take ? v : yr[ow];
-              ir[ow] = take ? base + ow * s.sw : ir[ow];
+              const bool take = v > yr[ow] || v != v;  // v != v: NaN
+              yr[ow] = detail::select_bits(take, v, yr[ow]);
+              ir[ow] = detail::select_bits(take, base + ow * s.sw, ir[ow]);
             }
           } else {
             for (int64_t ow = lo; ow < hi; ++ow) {
               const T v = in[base + ow * s.sw];
-              yr[ow] = (v > yr[ow] || std::isnan(v)) ? v : yr[ow];
+              yr[ow] = detail::select_bits(v > yr[ow] || v != v, v, yr[ow]);
             }
           }
         }

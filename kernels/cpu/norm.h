@@ -157,43 +157,85 @@ void layer_norm_backward(T* gx, T* gweight, T* gbias, const T* g, const T* x, co
 
 // ---------------- batch norm (2-D: per channel over N, H, W) ----------------
 
+// The statistics go in blocks of kChannelBlock channels, each channel's double sum still one chain
+// in (n, i) order but the block's chains interleaved: a channel-at-a-time loop waited on one double
+// add after another (4 cycles each); the block keeps eight in flight, 1.4–2× faster on ResNet18's
+// shapes (single thread, this Xeon). The order within each channel is unchanged, so the results
+// are the bits of the one-channel loop. The backward's sums do more scalar double work per element
+// than the chain's latency, and blocking them measured no faster, so they stay one channel at a time.
+inline constexpr int64_t kChannelBlock = 8;
+
+namespace detail {
+
+// f(j, e) for the elements e = (n·C + c0 + j)·HW + i of channels c0 + j, j < CB, of an (N, C, HW)
+// array, n outer, i inner, j innermost: f accumulates each channel's sums in that order, CB chains
+// interleaved (CB a constant, so the unrolled j loop keeps them in registers).
+template <int CB, class F>
+inline void for_channel_block(int64_t N, int64_t C, int64_t HW, int64_t c0, F f) {
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t e0 = (n * C + c0) * HW;
+    for (int64_t i = 0; i < HW; ++i) {
+#pragma GCC unroll 8
+      for (int j = 0; j < CB; ++j) f(j, e0 + j * HW + i);
+    }
+  }
+}
+
+// body(c0, cb_constant) over the channel blocks of C (parallel): full blocks with CB = kChannelBlock,
+// the last C % kChannelBlock channels one at a time (CB = 1).
+template <class Body>
+void over_channel_blocks(int64_t C, bool parallel, Body body) {
+  const int64_t full = C / kChannelBlock, rest = C % kChannelBlock;
+#pragma omp parallel for if (parallel) schedule(static)
+  for (int64_t blk = 0; blk < full + rest; ++blk) {
+    if (blk < full)
+      body(blk * kChannelBlock, std::integral_constant<int, kChannelBlock>{});
+    else
+      body(full * kChannelBlock + (blk - full), std::integral_constant<int, 1>{});
+  }
+}
+
+}  // namespace detail
+
 // x (N, C, HW) → per-channel mean (C) and biased variance (C).
 template <class T>
 void batch_norm_stats(T* mean, T* var, const T* x, int64_t N, int64_t C, int64_t HW) {
   const double count = static_cast<double>(N * HW);
-#pragma omp parallel for if (N * C * HW > (1 << 15)) schedule(static)
-  for (int64_t c = 0; c < C; ++c) {
-    double m = 0, m2 = 0;
-    for (int64_t n = 0; n < N; ++n) {
-      const T* p = x + (n * C + c) * HW;
-      for (int64_t i = 0; i < HW; ++i) m += static_cast<double>(p[i]);
+  detail::over_channel_blocks(C, N * C * HW > (1 << 15), [&](int64_t c0, auto cb) {
+    constexpr int CB = decltype(cb)::value;
+    double m[CB] = {}, m2[CB] = {};
+    detail::for_channel_block<CB>(N, C, HW, c0, [&](int j, int64_t e) { m[j] += static_cast<double>(x[e]); });
+    for (int j = 0; j < CB; ++j) m[j] /= count;
+    detail::for_channel_block<CB>(N, C, HW, c0, [&](int j, int64_t e) {
+      const double d = static_cast<double>(x[e]) - m[j];
+      m2[j] += d * d;
+    });
+    for (int j = 0; j < CB; ++j) {
+      mean[c0 + j] = static_cast<T>(m[j]);
+      var[c0 + j] = static_cast<T>(m2[j] / count);
     }
-    m /= count;
-    for (int64_t n = 0; n < N; ++n) {
-      const T* p = x + (n * C + c) * HW;
-      for (int64_t i = 0; i < HW; ++i) {
-        double d = static_cast<double>(p[i]) - m;
-        m2 += d * d;
-      }
-    }
-    mean[c] = static_cast<T>(m);
-    var[c] = static_cast<T>(m2 / count);
-  }
+  });
 }
 
 // y = (x − mean[c])·rstd[c]·weight[c] + bias[c] over x (N, C, HW); weight/bias may be null.
 template <class T>
 void batch_norm_apply(T* y, const T* x, const T* mean, const T* rstd, const T* weight, const T* bias, int64_t N,
                       int64_t C, int64_t HW) {
-#pragma omp parallel for if (N * C * HW > (1 << 15)) schedule(static)
-  for (int64_t nc = 0; nc < N * C; ++nc) {
-    const int64_t c = nc % C;
-    const double scale = static_cast<double>(rstd[c]) * (weight ? static_cast<double>(weight[c]) : 1.0);
-    const double m = static_cast<double>(mean[c]), b = bias ? static_cast<double>(bias[c]) : 0.0;
-    const T* p = x + nc * HW;
-    T* q = y + nc * HW;
-    for (int64_t i = 0; i < HW; ++i) q[i] = static_cast<T>((static_cast<double>(p[i]) - m) * scale + b);
+  // Per channel in double: the mean, rstd·weight and the bias, once rather than per (n, c) row.
+  std::vector<double> m(static_cast<size_t>(C)), scale(static_cast<size_t>(C)), b(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    m[c] = static_cast<double>(mean[c]);
+    scale[c] = static_cast<double>(rstd[c]) * (weight ? static_cast<double>(weight[c]) : 1.0);
+    b[c] = bias ? static_cast<double>(bias[c]) : 0.0;
   }
+#pragma omp parallel for collapse(2) if (N * C * HW > (1 << 15)) schedule(static)
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const T* p = x + (n * C + c) * HW;
+      T* q = y + (n * C + c) * HW;
+      const double mc = m[c], sc = scale[c], bc = b[c];
+      for (int64_t i = 0; i < HW; ++i) q[i] = static_cast<T>((static_cast<double>(p[i]) - mc) * sc + bc);
+    }
 }
 
 // running = (1 − momentum)·running + momentum·stat, with the unbiased variance var·M/(M−1)
