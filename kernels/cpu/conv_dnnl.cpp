@@ -272,6 +272,10 @@ void dnnl_conv2d_forward(float* y, const float* x, const float* w, const float* 
 
 void dnnl_conv2d_backward(float* gx, float* gw, float* gb, const float* g, const float* x, const float* w,
                           int64_t N, int64_t Cout, const Window2d& s, bool forward_bias) {
+  // g in the layout backward-weights chose: backward-data reuses it when it chose the same one
+  // (oneDNN's AVX-512 kernels both take nChw16c), instead of reordering g a second time.
+  memory g_blocked;
+  memory::desc g_blocked_desc;
   if (gw) {  // the weight gradient, and the bias gradient with it when wanted
     const ConvPlan& p = plan_for(N, Cout, s, gb != nullptr, Pass::backward_weights);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.bw_src.input(x)},
@@ -282,6 +286,7 @@ void dnnl_conv2d_backward(float* gx, float* gw, float* gb, const float* g, const
     p.bwd_weights.execute(thread_stream(), args);
     p.bw_diff_wei.finish(args[DNNL_ARG_DIFF_WEIGHTS], gw);
     if (gb) p.bw_diff_bias.finish(args[DNNL_ARG_DIFF_BIAS], gb);
+    if (!p.bw_diff_dst.same) g_blocked = args[DNNL_ARG_DIFF_DST], g_blocked_desc = p.bw_diff_dst.chosen;
   } else if (gb) {  // only the bias gradient: a plain sum over (n, oh, ow)
     conv2d_backward<float>(nullptr, nullptr, gb, g, x, w, N, Cout, s);
   }
@@ -289,7 +294,8 @@ void dnnl_conv2d_backward(float* gx, float* gw, float* gb, const float* g, const
     // Backward data does not depend on the bias, but plans are keyed by it: keyed as the forward
     // was, this is the forward's cached plan (its forward descriptor is backward-data's hint).
     const ConvPlan& p = plan_for(N, Cout, s, forward_bias, Pass::backward_data);
-    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, p.bd_diff_dst.input(g)},
+    const bool reuse_g = g_blocked && !p.bd_diff_dst.same && p.bd_diff_dst.chosen == g_blocked_desc;
+    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, reuse_g ? g_blocked : p.bd_diff_dst.input(g)},
                                          {DNNL_ARG_WEIGHTS, p.bd_wei.input(w)},
                                          {DNNL_ARG_DIFF_SRC, p.bd_diff_src.output(gx)},
                                          {DNNL_ARG_SCRATCHPAD, scratchpad(p.bd_scratch)}};
