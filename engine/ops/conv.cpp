@@ -87,15 +87,20 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair2 s
   Tensor xc = plain(x), wc = plain(weight), bc = plain(bias);
   Tensor out = empty({N, Cout, s.OH, s.OW}, Options(x.dtype(), x.device()));
   const bool dnnl = x.dtype() == DType::F32 && cpu::dnnl_conv_wanted(s);
-  const bool gx = x.requires_grad() && grad_mode_enabled();
-  // The tap-by-tap path's gathered weights, kept for the backward's gx when it will run.
-  Tensor tap_w;
+  const bool gx = x.requires_grad() && grad_mode_enabled(), gw = weight.requires_grad() && grad_mode_enabled();
+  // What the forward reorders or gathers anyway, kept for the backward: oneDNN's blocked x for the
+  // weight gradient (instead of x itself), the tap-by-tap path's gathered weights for gx.
+  Tensor x_blocked, tap_w;
+  if (dnnl && gw) {
+    const size_t bytes = cpu::dnnl_conv2d_blocked_input_bytes(N, Cout, s, bias.defined());
+    if (bytes > 0) x_blocked = empty({static_cast<int64_t>((bytes + 3) / 4)}, Options(DType::F32));
+  }
   if (!dnnl && gx) {
     if (const int64_t n = cpu::conv_tap_weights_size(N, Cout, s); n > 0) tap_w = empty({n}, Options(x.dtype()));
   }
   if (dnnl) {
     cpu::dnnl_conv2d_forward(out.data<float>(), xc.data<float>(), wc.data<float>(), data_or_null<float>(bc), N,
-                             Cout, s);
+                             Cout, s, data_or_null<float>(x_blocked));
   } else {
     EMBER_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
       cpu::conv2d_forward(out.data<scalar_t>(), xc.data<scalar_t>(), wc.data<scalar_t>(),
@@ -103,19 +108,21 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair2 s
     });
   }
   if (any_requires_grad({x, weight, bias})) {
-    const bool gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
-    // The input is saved only when the weight gradient needs it, the weight only for gx.
+    const bool gb = bias.defined() && bias.requires_grad();
+    // The input is saved only when the weight gradient needs it (and not as oneDNN's blocked copy),
+    // the weight only for gx.
     record("conv2d", {x, weight, bias}, {out},
-           [xs = gw ? xc : Tensor(), ws = gx ? wc : Tensor(), tap_w, xshape = x.shape(), wshape = weight.shape(), s,
-            N, Cout, gx, gw, gb, dnnl, fb = bias.defined()](const TensorList& g) -> TensorList {
+           [xs = gw && !x_blocked.defined() ? xc : Tensor(), ws = gx ? wc : Tensor(), x_blocked, tap_w,
+            xshape = x.shape(), wshape = weight.shape(), s, N, Cout, gx, gw, gb, dnnl,
+            fb = bias.defined()](const TensorList& g) -> TensorList {
              Tensor gc = plain(g[0]);
              Tensor dx = gx ? empty(xshape, Options(gc.dtype())) : Tensor();
              Tensor dw = gw ? empty(wshape, Options(gc.dtype())) : Tensor();
              Tensor db = gb ? empty({Cout}, Options(gc.dtype())) : Tensor();
-             if (dnnl && gc.dtype() == DType::F32) {
+             if (dnnl) {  // float32 throughout (conv2d checks that x, weight and bias share a dtype)
                cpu::dnnl_conv2d_backward(data_or_null<float>(dx), data_or_null<float>(dw), data_or_null<float>(db),
                                          gc.data<float>(), data_or_null<float>(xs), data_or_null<float>(ws), N,
-                                         Cout, s, fb);
+                                         Cout, s, fb, data_or_null<float>(x_blocked));
                return {dx, dw, db};
              }
              EMBER_DISPATCH_FLOAT(gc.dtype(), "conv2d backward", [&] {

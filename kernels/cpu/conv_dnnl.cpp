@@ -59,12 +59,15 @@ bool dnnl_conv_wanted(const Window2d& s) {
 
 bool dnnl_conv_available() { return false; }
 
-void dnnl_conv2d_forward(float*, const float*, const float*, const float*, int64_t, int64_t, const Window2d&) {
+size_t dnnl_conv2d_blocked_input_bytes(int64_t, int64_t, const Window2d&, bool) { return 0; }
+
+void dnnl_conv2d_forward(float*, const float*, const float*, const float*, int64_t, int64_t, const Window2d&,
+                         void*) {
   throw std::logic_error("dnnl_conv2d_forward: ember was built without oneDNN (check dnnl_conv_enabled())");
 }
 
 void dnnl_conv2d_backward(float*, float*, float*, const float*, const float*, const float*, int64_t, int64_t,
-                          const Window2d&, bool) {
+                          const Window2d&, bool, const void*) {
   throw std::logic_error("dnnl_conv2d_backward: ember was built without oneDNN (check dnnl_conv_enabled())");
 }
 
@@ -104,11 +107,12 @@ struct Operand {
                        : dnnl::reorder(dnnl::reorder::primitive_desc(e, chosen, e, plain));
   }
 
-  // The memory to hand the primitive for an input at p (reordered into a fresh buffer if needed).
-  memory input(const float* p) const {
+  // The memory to hand the primitive for an input at p (reordered, if needed, into `into` when
+  // given — chosen.get_size() bytes — or else into a fresh buffer).
+  memory input(const float* p, void* into = nullptr) const {
     memory user(plain, cpu_engine(), const_cast<float*>(p));
     if (same) return user;
-    memory m(chosen, cpu_engine());
+    memory m = into ? memory(chosen, cpu_engine(), into) : memory(chosen, cpu_engine());
     convert.execute(thread_stream(), user, m);
     return m;
   }
@@ -257,10 +261,15 @@ memory scratchpad(size_t bytes) {
 
 }  // namespace
 
+size_t dnnl_conv2d_blocked_input_bytes(int64_t N, int64_t Cout, const Window2d& s, bool bias) {
+  const ConvPlan& p = plan_for(N, Cout, s, bias, Pass::forward);
+  return p.fwd_src.same ? 0 : p.fwd_src.chosen.get_size();
+}
+
 void dnnl_conv2d_forward(float* y, const float* x, const float* w, const float* b, int64_t N, int64_t Cout,
-                         const Window2d& s) {
+                         const Window2d& s, void* x_blocked) {
   const ConvPlan& p = plan_for(N, Cout, s, b != nullptr, Pass::forward);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.fwd_src.input(x)},
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.fwd_src.input(x, x_blocked)},
                                        {DNNL_ARG_WEIGHTS, p.fwd_wei.input(w)},
                                        {DNNL_ARG_DST, p.fwd_dst.output(y)},
                                        {DNNL_ARG_SCRATCHPAD, scratchpad(p.fwd_scratch)}};
@@ -271,14 +280,22 @@ void dnnl_conv2d_forward(float* y, const float* x, const float* w, const float* 
 }
 
 void dnnl_conv2d_backward(float* gx, float* gw, float* gb, const float* g, const float* x, const float* w,
-                          int64_t N, int64_t Cout, const Window2d& s, bool forward_bias) {
+                          int64_t N, int64_t Cout, const Window2d& s, bool forward_bias, const void* x_blocked) {
   // g in the layout backward-weights chose: backward-data reuses it when it chose the same one
   // (oneDNN's AVX-512 kernels both take nChw16c), instead of reordering g a second time.
   memory g_blocked;
   memory::desc g_blocked_desc;
   if (gw) {  // the weight gradient, and the bias gradient with it when wanted
     const ConvPlan& p = plan_for(N, Cout, s, gb != nullptr, Pass::backward_weights);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.bw_src.input(x)},
+    // The forward's reordered x, when this pass wants x in the layout the forward chose.
+    const memory::desc& fwd_src = plan_for(N, Cout, s, forward_bias, Pass::forward).fwd_src.chosen;
+    const bool reuse_x = x_blocked && !p.bw_src.same && p.bw_src.chosen == fwd_src;
+    if (!x && !reuse_x)
+      throw std::logic_error("dnnl_conv2d_backward: the weight gradient needs x, or the forward's reordered x in the "
+                             "layout backward-weights chose");
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, reuse_x ? memory(p.bw_src.chosen, cpu_engine(),
+                                                                         const_cast<void*>(x_blocked))
+                                                                : p.bw_src.input(x)},
                                          {DNNL_ARG_DIFF_DST, p.bw_diff_dst.input(g)},
                                          {DNNL_ARG_DIFF_WEIGHTS, p.bw_diff_wei.output(gw)},
                                          {DNNL_ARG_SCRATCHPAD, scratchpad(p.bw_scratch)}};

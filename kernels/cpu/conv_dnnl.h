@@ -11,6 +11,7 @@
 // kernels throw.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/cpu/conv.h"
@@ -35,14 +36,22 @@ constexpr int64_t kDnnlMinOutputPlane = 16;
 //   EMBER_DNNL=0:   none
 bool dnnl_conv_wanted(const Window2d& s);
 
+// The bytes of x in the layout the forward chose for this geometry, or 0 when that is plain NCHW
+// (then there is nothing to keep): the size of dnnl_conv2d_forward's x_blocked.
+size_t dnnl_conv2d_blocked_input_bytes(int64_t N, int64_t Cout, const Window2d& s, bool bias);
+
 // x (N, Cin, H, W), w (Cout, Cin, kh, kw), b (Cout) or null → y (N, Cout, OH, OW). s.C = Cin.
+// x_blocked: null, or dnnl_conv2d_blocked_input_bytes(…) bytes that receive x as reordered for
+// the forward, for the backward's weight gradient to read instead of reordering x again.
 void dnnl_conv2d_forward(float* y, const float* x, const float* w, const float* b, int64_t N, int64_t Cout,
-                         const Window2d& s);
+                         const Window2d& s, void* x_blocked = nullptr);
 
 // g (N, Cout, OH, OW) → gx (N, Cin, H, W), gw (Cout, Cin, kh, kw), gb (Cout), all overwritten;
 // any may be null (not wanted). x is read only for gw, w only for gx. forward_bias: whether the
-// forward had a bias, so that backward-data reuses the forward's cached plan.
+// forward had a bias, so that backward-data reuses the forward's cached plan. x_blocked: null, or
+// what dnnl_conv2d_forward wrote there; with it, x may be null.
 void dnnl_conv2d_backward(float* gx, float* gw, float* gb, const float* g, const float* x, const float* w,
-                          int64_t N, int64_t Cout, const Window2d& s, bool forward_bias);
+                          int64_t N, int64_t Cout, const Window2d& s, bool forward_bias,
+                          const void* x_blocked = nullptr);
 
 }  // namespace ember::cpu
