@@ -25,6 +25,8 @@
 // libgomp, the same OpenMP pool as ember's loops and OpenBLAS-openmp: no second thread pool.
 #include "kernels/cpu/conv_dnnl.h"
 
+#include "kernels/cpu/allocator.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -91,6 +93,22 @@ dnnl::stream& thread_stream() {
   return stream;
 }
 
+// Buffers in a chosen layout that live for one call: taken from ember's host allocator, whose cache
+// hands a block of a repeated size back without the kernel mapping and zeroing fresh pages
+// (memory(desc, engine) allocates through malloc, which returned each multi-MiB block to the system
+// on free: about a thousand page faults per call of a 64-channel 16×16 batch-64 convolution).
+class CallBuffers {
+ public:
+  void* take(size_t bytes) {
+    void* p = host_alloc(std::max<size_t>(bytes, 1));
+    held_.emplace_back(p, [bytes](void* q) { host_free(q, std::max<size_t>(bytes, 1)); });
+    return p;
+  }
+
+ private:
+  std::vector<std::shared_ptr<void>> held_;
+};
+
 // One tensor argument of a primitive: ember's plain layout, the one the primitive chose, and
 // the reorder between them (plain → chosen for an input, chosen → plain for an output).
 struct Operand {
@@ -108,16 +126,18 @@ struct Operand {
   }
 
   // The memory to hand the primitive for an input at p (reordered, if needed, into `into` when
-  // given — chosen.get_size() bytes — or else into a fresh buffer).
-  memory input(const float* p, void* into = nullptr) const {
+  // given — chosen.get_size() bytes — or else into a buffer of this call).
+  memory input(const float* p, CallBuffers& call, void* into = nullptr) const {
     memory user(plain, cpu_engine(), const_cast<float*>(p));
     if (same) return user;
-    memory m = into ? memory(chosen, cpu_engine(), into) : memory(chosen, cpu_engine());
+    memory m(chosen, cpu_engine(), into ? into : call.take(chosen.get_size()));
     convert.execute(thread_stream(), user, m);
     return m;
   }
   // The memory the primitive writes an output at p into; finish() copies it out if needed.
-  memory output(float* p) const { return same ? memory(plain, cpu_engine(), p) : memory(chosen, cpu_engine()); }
+  memory output(float* p, CallBuffers& call) const {
+    return same ? memory(plain, cpu_engine(), p) : memory(chosen, cpu_engine(), call.take(chosen.get_size()));
+  }
   void finish(memory m, float* p) const {
     if (same) return;
     memory user(plain, cpu_engine(), p);
@@ -269,11 +289,12 @@ size_t dnnl_conv2d_blocked_input_bytes(int64_t N, int64_t Cout, const Window2d& 
 void dnnl_conv2d_forward(float* y, const float* x, const float* w, const float* b, int64_t N, int64_t Cout,
                          const Window2d& s, void* x_blocked) {
   const ConvPlan& p = plan_for(N, Cout, s, b != nullptr, Pass::forward);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.fwd_src.input(x, x_blocked)},
-                                       {DNNL_ARG_WEIGHTS, p.fwd_wei.input(w)},
-                                       {DNNL_ARG_DST, p.fwd_dst.output(y)},
+  CallBuffers call;
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.fwd_src.input(x, call, x_blocked)},
+                                       {DNNL_ARG_WEIGHTS, p.fwd_wei.input(w, call)},
+                                       {DNNL_ARG_DST, p.fwd_dst.output(y, call)},
                                        {DNNL_ARG_SCRATCHPAD, scratchpad(p.fwd_scratch)}};
-  if (b) args[DNNL_ARG_BIAS] = p.fwd_bias.input(b);
+  if (b) args[DNNL_ARG_BIAS] = p.fwd_bias.input(b, call);
   p.fwd.execute(thread_stream(), args);
   p.fwd_dst.finish(args[DNNL_ARG_DST], y);
   thread_stream().wait();
@@ -283,6 +304,7 @@ void dnnl_conv2d_backward(float* gx, float* gw, float* gb, const float* g, const
                           int64_t N, int64_t Cout, const Window2d& s, bool forward_bias, const void* x_blocked) {
   // g in the layout backward-weights chose: backward-data reuses it when it chose the same one
   // (oneDNN's AVX-512 kernels both take nChw16c), instead of reordering g a second time.
+  CallBuffers call;
   memory g_blocked;
   memory::desc g_blocked_desc;
   if (gw) {  // the weight gradient, and the bias gradient with it when wanted
@@ -295,11 +317,11 @@ void dnnl_conv2d_backward(float* gx, float* gw, float* gb, const float* g, const
                              "layout backward-weights chose");
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, reuse_x ? memory(p.bw_src.chosen, cpu_engine(),
                                                                          const_cast<void*>(x_blocked))
-                                                                : p.bw_src.input(x)},
-                                         {DNNL_ARG_DIFF_DST, p.bw_diff_dst.input(g)},
-                                         {DNNL_ARG_DIFF_WEIGHTS, p.bw_diff_wei.output(gw)},
+                                                                : p.bw_src.input(x, call)},
+                                         {DNNL_ARG_DIFF_DST, p.bw_diff_dst.input(g, call)},
+                                         {DNNL_ARG_DIFF_WEIGHTS, p.bw_diff_wei.output(gw, call)},
                                          {DNNL_ARG_SCRATCHPAD, scratchpad(p.bw_scratch)}};
-    if (gb) args[DNNL_ARG_DIFF_BIAS] = p.bw_diff_bias.output(gb);
+    if (gb) args[DNNL_ARG_DIFF_BIAS] = p.bw_diff_bias.output(gb, call);
     p.bwd_weights.execute(thread_stream(), args);
     p.bw_diff_wei.finish(args[DNNL_ARG_DIFF_WEIGHTS], gw);
     if (gb) p.bw_diff_bias.finish(args[DNNL_ARG_DIFF_BIAS], gb);
@@ -312,9 +334,9 @@ void dnnl_conv2d_backward(float* gx, float* gw, float* gb, const float* g, const
     // was, this is the forward's cached plan (its forward descriptor is backward-data's hint).
     const ConvPlan& p = plan_for(N, Cout, s, forward_bias, Pass::backward_data);
     const bool reuse_g = g_blocked && !p.bd_diff_dst.same && p.bd_diff_dst.chosen == g_blocked_desc;
-    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, reuse_g ? g_blocked : p.bd_diff_dst.input(g)},
-                                         {DNNL_ARG_WEIGHTS, p.bd_wei.input(w)},
-                                         {DNNL_ARG_DIFF_SRC, p.bd_diff_src.output(gx)},
+    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, reuse_g ? g_blocked : p.bd_diff_dst.input(g, call)},
+                                         {DNNL_ARG_WEIGHTS, p.bd_wei.input(w, call)},
+                                         {DNNL_ARG_DIFF_SRC, p.bd_diff_src.output(gx, call)},
                                          {DNNL_ARG_SCRATCHPAD, scratchpad(p.bd_scratch)}};
     p.bwd_data.execute(thread_stream(), args);
     p.bd_diff_src.finish(args[DNNL_ARG_DIFF_SRC], gx);
