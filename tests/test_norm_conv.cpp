@@ -17,6 +17,7 @@
 
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/isa.h"
+#include "kernels/cpu/norm.h"
 #include "tests/fixtures.h"
 #include "tests/scoped_env.h"
 #include "tests/gradcheck.h"
@@ -538,4 +539,29 @@ TEST_CASE("conv2d with only the weight requiring grad (a frozen input)") {
   sum(conv2d(x2, w2, Tensor(), 1, 1)).backward();
   expect_close(w.grad(), w2.grad(), 1e-14, "weight grad without and with an input grad");
   CHECK_FALSE(x.grad().defined());
+}
+
+// The channel-blocked statistics keep each channel's summation order, so they give the bits of
+// summing one channel at a time (13 channels: a full block of 8 and 5 alone; HW 1, 4 and 7).
+TEST_CASE("batch_norm_stats (float, channels in blocks) equals summing one channel at a time, bit for bit") {
+  for (const int64_t HW : {1, 4, 7}) {
+    const int64_t N = 3, C = 13;
+    const Tensor t = rnd({N * C * HW}, 940 + static_cast<uint64_t>(HW), -3, 5, false).to(DType::F32);
+    const std::vector<float> x = t.to_vector<float>();
+    std::vector<float> mean(C), var(C);
+    cpu::batch_norm_stats(mean.data(), var.data(), x.data(), N, C, HW);
+    for (int64_t c = 0; c < C; ++c) {
+      double m = 0, m2 = 0;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < HW; ++i) m += static_cast<double>(x[static_cast<size_t>((n * C + c) * HW + i)]);
+      m /= static_cast<double>(N * HW);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < HW; ++i) {
+          const double d = static_cast<double>(x[static_cast<size_t>((n * C + c) * HW + i)]) - m;
+          m2 += d * d;
+        }
+      CHECK(mean[static_cast<size_t>(c)] == static_cast<float>(m));
+      CHECK(var[static_cast<size_t>(c)] == static_cast<float>(m2 / static_cast<double>(N * HW)));
+    }
+  }
 }
