@@ -100,9 +100,11 @@ dnnl::stream& thread_stream() {
 class CallBuffers {
  public:
   void* take(size_t bytes) {
-    void* p = host_alloc(std::max<size_t>(bytes, 1));
-    held_.emplace_back(p, [bytes](void* q) { host_free(q, std::max<size_t>(bytes, 1)); });
-    return p;
+    bytes = std::max<size_t>(bytes, 1);
+    // Owned from here on: if recording it fails, the block's shared_ptr frees it.
+    std::shared_ptr<void> block(host_alloc(bytes), [bytes](void* q) { host_free(q, bytes); });
+    held_.push_back(block);
+    return block.get();
   }
 
  private:
