@@ -262,6 +262,7 @@ TEST_CASE("conv2d tap by tap equals im2col + GEMM, forward and backward") {
                              std::to_string(g.kh) + "x" + std::to_string(g.kw) + " s" + std::to_string(g.sh);
     CHECK_MESSAGE(cpu::conv_taps_wanted(s) == g.wanted, what);
     CHECK_MESSAGE(cpu::conv_taps_used(s) == cpu::conv_taps(s).used, what);  // the count by arithmetic = the plan's
+    CHECK_MESSAGE(cpu::conv_taps_count(s) == static_cast<int64_t>(cpu::conv_taps(s).taps.size()), what);
     {
       ScopedEnv off("EMBER_CONV_TAPS", "0");
       CHECK_FALSE(cpu::conv_taps_wanted(s));

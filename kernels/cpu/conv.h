@@ -208,19 +208,39 @@ inline ConvTaps conv_taps(const Window2d& s) {
   return t;
 }
 
-// conv_taps(s).used without building the lists: tap (ki, kj) reads the image at (oh, ow) iff its
-// row and its column both fall inside, so the count is (Σ_ki rows inside)·(Σ_kj columns inside).
-inline int64_t conv_taps_used(const Window2d& s) {
-  auto inside = [](int64_t k, int64_t out, int64_t stride, int64_t pad, int64_t dil, int64_t size) {
+namespace detail {
+
+// Along one axis of the window: how many kernel offsets land inside the image for at least one
+// output (`offsets`), and how many (offset, output) pairs do (`pairs`).
+struct AxisTaps {
+  int64_t offsets = 0, pairs = 0;
+};
+inline AxisTaps axis_taps(int64_t k, int64_t out, int64_t stride, int64_t pad, int64_t dil, int64_t size) {
+  AxisTaps a;
+  for (int64_t ki = 0; ki < k; ++ki) {
     int64_t n = 0;
-    for (int64_t ki = 0; ki < k; ++ki)
-      for (int64_t o = 0; o < out; ++o) {
-        const int64_t i = o * stride - pad + ki * dil;
-        n += (i >= 0 && i < size) ? 1 : 0;
-      }
-    return n;
-  };
-  return inside(s.kh, s.OH, s.sh, s.ph, s.dh, s.H) * inside(s.kw, s.OW, s.sw, s.pw, s.dw, s.W);
+    for (int64_t o = 0; o < out; ++o) {
+      const int64_t i = o * stride - pad + ki * dil;
+      n += (i >= 0 && i < size) ? 1 : 0;
+    }
+    a.offsets += n > 0 ? 1 : 0;
+    a.pairs += n;
+  }
+  return a;
+}
+
+}  // namespace detail
+
+// conv_taps(s).used and conv_taps(s).taps.size() without building the lists: tap (ki, kj) reads
+// the image at (oh, ow) iff its row and its column both fall inside, so the pairs are
+// (Σ_ki rows inside)·(Σ_kj columns inside) and the taps used (rows used)·(columns used).
+inline int64_t conv_taps_used(const Window2d& s) {
+  return detail::axis_taps(s.kh, s.OH, s.sh, s.ph, s.dh, s.H).pairs *
+         detail::axis_taps(s.kw, s.OW, s.sw, s.pw, s.dw, s.W).pairs;
+}
+inline int64_t conv_taps_count(const Window2d& s) {
+  return detail::axis_taps(s.kh, s.OH, s.sh, s.ph, s.dh, s.H).offsets *
+         detail::axis_taps(s.kw, s.OW, s.sw, s.pw, s.dw, s.W).offsets;
 }
 
 // The tap path pays off when padding makes at least a quarter of im2col's products zero.
@@ -386,10 +406,7 @@ inline bool conv_goes_by_taps(int64_t N, const Window2d& s) {
 // The size of the tap-by-tap path's gathered weights (used taps × Cout × Cin), 0 when
 // conv2d_forward would not take that path.
 inline int64_t conv_tap_weights_size(int64_t N, int64_t Cout, const Window2d& s) {
-  if (!conv_goes_by_taps(N, s)) return 0;
-  int64_t used = 0;
-  for (const auto& p : conv_taps(s).pos) used += p.empty() ? 0 : 1;
-  return used * Cout * s.C;
+  return conv_goes_by_taps(N, s) ? conv_taps_count(s) * Cout * s.C : 0;
 }
 
 // x (N, Cin, H, W), w (Cout, Cin·kh·kw), b (Cout) or null → y (N, Cout, OH, OW). s.C = Cin.

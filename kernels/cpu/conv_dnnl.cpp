@@ -259,10 +259,13 @@ const ConvPlan& plan_for(int64_t N, int64_t Cout, const Window2d& s, bool bias, 
   std::lock_guard<std::mutex> lock(mutex);
   try {
     std::unique_ptr<ConvPlan>& plan = cache[key];
-    const Geometry g(N, Cout, s, bias);
+    const bool need_bwd_data = pass == Pass::backward_data && (!plan || !plan->have_bwd_data);
+    const bool need_bwd_weights = pass == Pass::backward_weights && (!plan || !plan->have_bwd_weights);
+    if (plan && !need_bwd_data && !need_bwd_weights) return *plan;  // the usual case: all built
+    const Geometry g(N, Cout, s, bias);  // oneDNN descriptors, only when something is to be built
     if (!plan) plan = make_plan(g);
-    if (pass == Pass::backward_data && !plan->have_bwd_data) add_backward_data(*plan, g);
-    if (pass == Pass::backward_weights && !plan->have_bwd_weights) add_backward_weights(*plan, g);
+    if (need_bwd_data) add_backward_data(*plan, g);
+    if (need_bwd_weights) add_backward_weights(*plan, g);
     return *plan;
   } catch (const dnnl::error& e) {
     if (!cache[key]) cache.erase(key);  // a plan that exists may be in use by another thread: keep it
